@@ -1,0 +1,1 @@
+"""The helloworld example service: handlers in api.py, a model mixin in models.py."""

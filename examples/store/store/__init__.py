@@ -1,0 +1,1 @@
+"""The store example: items kept in DynamoDB through macaron-dynamodb (see apis/store.yaml)."""

@@ -1,0 +1,1 @@
+"""The reports example: endpoints that hand slow work to a macaron worker."""

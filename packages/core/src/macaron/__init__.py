@@ -1,0 +1,28 @@
+"""macaron: spec-first microservices. An OpenAPI spec in, a validated Flask service out."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+from macaron.app import create_app, current_service
+from macaron.config import get_config
+from macaron.errors import MacaronException, add_error
+from macaron.hookspecs import hookimpl
+from macaron.models import Model, apis
+
+try:
+    __version__ = metadata.version("macaron-core")
+except metadata.PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "MacaronException",
+    "Model",
+    "__version__",
+    "add_error",
+    "apis",
+    "create_app",
+    "current_service",
+    "get_config",
+    "hookimpl",
+]

@@ -1,0 +1,246 @@
+"""Built-in ``load_spec``: OpenAPI 3.0 and 3.1 files, YAML or JSON, into macaron's view of an API.
+
+The engine never sees OpenAPI 3: this loader produces what the Swagger 2.0 loader
+does (draft-4 JSON Schema, ``#/definitions/<Name>`` references, nullability as type
+lists, parameters in path/query/header/body/formData), so it shares that loader's
+reference resolution and schema conversion and adds only what differs: ``servers``,
+``style``/``explode``, ``requestBody``, response ``content``, ``securitySchemes``,
+``nullable`` and 3.1's JSON Schema 2020-12 keywords.
+
+The document is first checked against the OpenAPI 3.0 or 3.1 schema that
+openapi-spec-validator ships, compiled with jsonschema-rs (without importing that
+package: its import costs seconds).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonschema_rs
+
+from macaron.builtins.swagger2 import JSON_MIME, Swagger2Loader, escape_pointer, read_document
+from macaron.config import Config
+from macaron.hookspecs import hookimpl
+from macaron.spec import Api, Parameter, Response, SpecError, python_name
+
+VERSIONS = {"3.0": re.compile(r"^3\.0\.\d+(-.+)?$"), "3.1": re.compile(r"^3\.1\.\d+(-.+)?$")}
+FORM_MIMES = ("multipart/form-data", "application/x-www-form-urlencoded")
+# OpenAPI 3 style (and explode) of an array parameter -> Swagger 2.0 collectionFormat.
+ARRAY_STYLES = {("form", True): "multi", ("form", False): "csv", ("spaceDelimited", False): "ssv",
+                ("pipeDelimited", False): "pipes", ("simple", False): "csv", ("simple", True): "csv"}  # fmt: skip
+
+
+@hookimpl(trylast=True)
+def load_spec(path: Path, config: Config) -> Api | None:
+    document = read_document(path)
+    if not isinstance(document, dict):
+        return None
+    declared = str(document.get("openapi", ""))
+    for version, pattern in VERSIONS.items():
+        if pattern.match(declared):
+            return OpenApi3Loader(path, document, version).load()
+    return None
+
+
+@cache
+def _openapi_schema_validator(version: str) -> jsonschema_rs.Validator:
+    found = importlib.util.find_spec("openapi_spec_validator")
+    if found is None or found.origin is None:
+        raise RuntimeError("openapi-spec-validator is not installed (macaron-core depends on it)")
+    schema_file = Path(found.origin).parent / "resources" / "schemas" / f"v{version}" / "schema.json"
+    return jsonschema_rs.validator_for(json.loads(schema_file.read_text()))
+
+
+def is_json(mime: str) -> bool:
+    base = mime.split(";", 1)[0].strip().lower()
+    return base == JSON_MIME or base.endswith("+json")
+
+
+def _types(schema: dict[str, Any]) -> list[str]:
+    found = schema.get("type")
+    return [found] if isinstance(found, str) else list(found or [])
+
+
+class OpenApi3Loader(Swagger2Loader):
+    LOCATIONS = "path, query, header or cookie"
+    DEFINITIONS_POINTER = "/components/schemas"
+
+    def __init__(self, path: Path, document: dict[str, Any], version: str) -> None:
+        super().__init__(path, document)
+        self.version = version
+        self.FORMAT = f"openapi-{version}"
+        self.TITLE = f"OpenAPI {version}"
+
+    def _schema_validator(self) -> jsonschema_rs.Validator:
+        return _openapi_schema_validator(self.version)
+
+    SECURITY_POINTER = "/components/securitySchemes"
+
+    def _security_definitions(self) -> dict[str, dict[str, Any]]:
+        return dict((self.document.get("components") or {}).get("securitySchemes") or {})
+
+    def _base_path(self) -> str:
+        """The path part of the first server's URL, its variables set to their defaults."""
+        servers = self.document.get("servers") or []
+        if not servers:
+            return "/"
+        url = str(servers[0].get("url", "/"))
+        for name, variable in (servers[0].get("variables") or {}).items():
+            url = url.replace("{" + name + "}", str(variable.get("default", "")))
+        if "{" in url:
+            raise SpecError(self.path, "/servers/0/url", f"server URL '{url}' uses a variable that 'variables' does not define")
+        path = urlsplit(url).path.strip("/")
+        return "/" + path if path else "/"
+
+    # -- schemas ---------------------------------------------------------------
+
+    def schema(self, raw: Any, file: Path, at: str, operation: str | None = None) -> dict[str, Any]:
+        """An OpenAPI 3 schema in the Swagger 2.0 loader's terms, then 3.1's keywords in draft 4's."""
+        if not isinstance(raw, dict):
+            return super().schema(raw, file, at, operation)
+        nullable = raw.get("nullable") is True
+        if "nullable" in raw:
+            raw = {key: value for key, value in raw.items() if key != "nullable"}
+            if nullable:
+                raw["x-nullable"] = True
+        out = super().schema(raw, file, at, operation)
+        if nullable and "$ref" not in raw:
+            out.pop("x-nullable", None)
+            if "type" not in out:  # allOf/oneOf... with nullable: null is one more alternative
+                out = {"anyOf": [out, {"type": "null"}]}
+        if "const" in out:
+            out["enum"] = [out.pop("const")]
+        for exclusive, inclusive, stricter in (("exclusiveMinimum", "minimum", max), ("exclusiveMaximum", "maximum", min)):
+            bound = out.get(exclusive)
+            if isinstance(bound, (int, float)) and not isinstance(bound, bool):
+                if inclusive in out and out[inclusive] != bound and stricter(out[inclusive], bound) == out[inclusive]:
+                    del out[exclusive]  # the inclusive bound is the stricter one
+                else:
+                    out[inclusive] = bound
+                    out[exclusive] = True
+        return out
+
+    def _inline(self, schema: dict[str, Any]) -> dict[str, Any]:
+        """A parameter's schema with a top reference replaced by its definition: readers coerce by ``type``."""
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/definitions/"):
+            return dict(self.definitions.get(ref[len("#/definitions/") :], schema))
+        return schema
+
+    # -- parameters ------------------------------------------------------------
+
+    def _parameter(self, raw: dict[str, Any], file: Path, at: str, operation: str) -> Parameter:
+        raw, file, at = self._dereferenced(raw, file, at, operation)
+        location = raw["in"]
+        name = raw["name"]
+        if location == "cookie":
+            raise SpecError(file, at, f"cookie parameter '{name}': macaron does not read cookie parameters", operation)
+        if "schema" not in raw:
+            raise SpecError(file, at, f"parameter '{name}' has 'content' but no 'schema': macaron reads parameters described by 'schema'", operation)
+        schema = self._inline(self.schema(raw["schema"], file, f"{at}/schema", operation))
+        types = _types(schema)
+        if "object" in types:
+            raise SpecError(file, at, f"{location} parameter '{name}' is an object: macaron reads scalars and arrays outside the body", operation)
+        collection_format = None
+        if "array" in types:
+            style = raw.get("style", "form" if location == "query" else "simple")
+            explode = bool(raw.get("explode", style == "form"))
+            collection_format = ARRAY_STYLES.get((style, explode))
+            if collection_format is None:
+                raise SpecError(file, at, f"array parameter '{name}' with style {style} (explode {str(explode).lower()}) is not supported", operation)
+        return Parameter(
+            name=name,
+            location=location,
+            python_name=python_name(name, lower=location == "header"),
+            required=bool(raw.get("required")) or location == "path",
+            schema=schema,
+            collection_format=collection_format,
+            default=schema.get("default"),
+            has_default="default" in schema,
+        )
+
+    def _operation_parameters(self, path: str, pointer: str, shared: list[Any], raw: dict[str, Any], name: str) -> tuple[list[Parameter], list[str]]:
+        parameters = self._merged_parameters(path, pointer, shared, raw, name)
+        body = raw.get("requestBody")
+        if body is None:
+            return parameters, [JSON_MIME]
+        body, file, at = self._dereferenced(body, self.path, f"{pointer}/requestBody", name)
+        content: dict[str, Any] = body.get("content") or {}
+        json_mime = next((mime for mime in content if is_json(mime)), None)
+        form_mime = next((mime for mime in content if mime.split(";")[0].strip().lower() in FORM_MIMES), None)
+        if json_mime and form_mime:
+            raise SpecError(file, f"{at}/content", "a request body read as JSON or as form fields, not both: macaron reads one kind per operation", name)
+        required = bool(body.get("required"))
+        if json_mime:
+            media_at = f"{at}/content/{escape_pointer(json_mime)}"
+            schema = self.schema(content[json_mime].get("schema", {}), file, f"{media_at}/schema", name)
+            parameters.append(Parameter("body", "body", "body", required, schema))
+        elif form_mime:
+            parameters.extend(self._form_parameters(content[form_mime], file, f"{at}/content/{escape_pointer(form_mime)}", name))
+        elif content:
+            raise SpecError(
+                file, f"{at}/content", f"request body of {', '.join(content)}: macaron reads application/json (or +json), multipart/form-data and application/x-www-form-urlencoded", name
+            )
+        return parameters, list(content) or [JSON_MIME]
+
+    def _form_parameters(self, media: dict[str, Any], file: Path, at: str, operation: str) -> list[Parameter]:
+        """A form body's fields, one formData parameter per property of its object schema."""
+        raw, file, schema_at = self._dereferenced(media.get("schema") or {}, file, f"{at}/schema", operation)
+        properties = raw.get("properties")
+        if not isinstance(properties, dict):
+            raise SpecError(file, schema_at, "a form body's schema must be an object with 'properties' (one per form field)", operation)
+        required = set(raw.get("required") or [])
+        encoding = media.get("encoding") or {}
+        parameters = []
+        for field_name, field in properties.items():
+            field_at = f"{schema_at}/properties/{escape_pointer(field_name)}"
+            field_raw = self._dereferenced(field, file, field_at, operation)[0]
+            is_file = field_raw.get("format") == "binary" or "contentMediaType" in field_raw
+            schema = {} if is_file else self._inline(self.schema(field, file, field_at, operation))
+            collection_format = None
+            if "array" in _types(schema):
+                style = (encoding.get(field_name) or {}).get("style", "form")
+                explode = bool((encoding.get(field_name) or {}).get("explode", style == "form"))
+                collection_format = ARRAY_STYLES.get((style, explode))
+                if collection_format is None:
+                    raise SpecError(file, field_at, f"form field '{field_name}' with style {style} is not supported", operation)
+            parameters.append(
+                Parameter(
+                    name=field_name,
+                    location="formData",
+                    python_name=python_name(field_name),
+                    required=field_name in required,
+                    schema=schema,
+                    collection_format=collection_format,
+                    default=schema.get("default"),
+                    has_default="default" in schema,
+                    is_file=is_file,
+                )
+            )
+        return parameters
+
+    # -- responses -------------------------------------------------------------
+
+    def _responses(self, raw: dict[str, Any], pointer: str, name: str) -> tuple[dict[int | str, Response], list[str]]:
+        responses: dict[int | str, Response] = {}
+        produces: list[str] = []
+        for code, response in (raw.get("responses") or {}).items():
+            at = f"{pointer}/responses/{escape_pointer(code)}"
+            if not (code.isdigit() or code == "default"):
+                raise SpecError(self.path, at, f"response status range {code}: list the statuses one by one", name)
+            response, file, at = self._dereferenced(response, self.path, at, name)
+            content: dict[str, Any] = response.get("content") or {}
+            produces.extend(mime for mime in content if mime not in produces)
+            json_mime = next((mime for mime in content if is_json(mime)), None)
+            schema = None
+            if json_mime is not None and "schema" in content[json_mime]:
+                schema = self.schema(content[json_mime]["schema"], file, f"{at}/content/{escape_pointer(json_mime)}/schema", name)
+            key: int | str = int(code) if code.isdigit() else code
+            responses[key] = Response(key, schema, response.get("description", ""))
+        return responses, produces or [JSON_MIME]

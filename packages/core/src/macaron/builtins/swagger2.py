@@ -1,0 +1,433 @@
+"""Built-in ``load_spec``: Swagger 2.0 files, YAML or JSON, into macaron's view of an API.
+
+The document is checked against the Swagger 2.0 schema that swagger-spec-validator
+ships, compiled with jsonschema-rs (swagger-spec-validator's own ``validate_spec``
+takes about 3 s on 2,000 operations; this takes milliseconds), then against the
+rules that schema cannot express: resolvable ``$ref``, declared path parameters,
+one body, unique operation ids and handler-ready names.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import yaml
+
+from macaron.config import Config
+from macaron.hookspecs import hookimpl
+from macaron.spec import Api, Operation, Parameter, Response, SpecError, python_name
+
+# libyaml's loader parses large specs about ten times faster than the pure Python one.
+_BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _SpecLoader(_BASE_LOADER):  # type: ignore[misc,valid-type]
+    """YAML as JSON sees it: ``example: 2024-01-01`` is a string, not a datetime.date no schema can hold."""
+
+
+_SpecLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()
+}
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
+PARAMETER_SCHEMA_KEYS = (
+    "type", "format", "items", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+    "minLength", "maxLength", "pattern", "minItems", "maxItems", "uniqueItems", "multipleOf",
+)  # fmt: skip
+INT_BOUNDS = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+JSON_MIME = "application/json"
+
+
+@hookimpl(trylast=True)
+def load_spec(path: Path, config: Config) -> Api | None:
+    document = read_document(path)
+    if not isinstance(document, dict) or str(document.get("swagger")) != "2.0":
+        return None
+    return Swagger2Loader(path, document).load()
+
+
+def read_document(path: Path) -> Any:
+    """Parse a YAML or JSON file; YAML's integer keys (``200:``) become strings, as in JSON."""
+    resolved = Path(path).resolve()
+    try:
+        version = resolved.stat().st_mtime_ns  # an edited file is read again by the next create_app
+    except OSError:
+        version = -1
+    return _read_document(resolved, version)
+
+
+@cache
+def _read_document(path: Path, version: int) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(path, "/", f"cannot read the file: {exc.strerror}") from exc
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_SpecLoader)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise SpecError(path, "/", f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from exc
+    return _string_keys(data)
+
+
+def _string_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): _string_keys(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_string_keys(item) for item in value]
+    return value
+
+
+@cache
+def _swagger_schema_validator() -> jsonschema_rs.Validator:
+    # Found without importing the package: its import pulls in jsonschema and its format
+    # checkers, which costs seconds of start-up for one JSON file.
+    found = importlib.util.find_spec("swagger_spec_validator")
+    if found is None or found.origin is None:
+        raise RuntimeError("swagger-spec-validator is not installed (macaron-core depends on it)")
+    schema_file = Path(found.origin).parent / "schemas" / "v2.0" / "schema.json"
+    return jsonschema_rs.Draft4Validator(json.loads(schema_file.read_text()))
+
+
+def escape_pointer(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def pointer_of(tokens: list[str | int]) -> str:
+    return "/" + "/".join(escape_pointer(str(token)) for token in tokens) if tokens else "/"
+
+
+class Swagger2Loader:
+    FORMAT = "swagger-2.0"
+    TITLE = "Swagger 2.0"
+    LOCATIONS = "body, header, formData, query or path"
+    DEFINITIONS_POINTER = "/definitions"  # where the document keeps its named schemas
+
+    def __init__(self, path: Path, document: dict[str, Any]) -> None:
+        self.path = Path(path).resolve()
+        self.document = document
+        self.definitions: dict[str, dict[str, Any]] = {}
+        self._definition_origins: dict[str, tuple[Path, str]] = {}
+        self.includes: dict[Path, None] = {}
+
+    # -- validation ------------------------------------------------------------
+
+    def _check_schema(self) -> None:
+        validator = self._schema_validator()
+        if validator.is_valid(self.document):
+            return
+        leaves = [leaf for error in validator.iter_errors(self.document) for leaf in _leaf_errors(error)]
+        best = max(leaves, key=lambda e: len(e.instance_path))  # max keeps the first of the deepest
+        tokens = list(best.instance_path)
+        message = _swagger_message(best, self.LOCATIONS)
+        raise SpecError(self.path, pointer_of(tokens), f"not a valid {self.TITLE} document: {message}", _operation_at(self.document, tokens))
+
+    def _schema_validator(self) -> jsonschema_rs.Validator:
+        return _swagger_schema_validator()
+
+    # -- references ------------------------------------------------------------
+
+    def _resolve(self, ref: str, base: Path, at: str, operation: str | None) -> tuple[Any, Path, str]:
+        """The value a ``$ref`` points at, with the file and pointer it lives at."""
+        file_part, _, fragment = ref.partition("#")
+        target = (base.parent / file_part).resolve() if file_part else base
+        if file_part and not target.exists():
+            raise SpecError(base, at, f"$ref '{ref}': no such file {target}", operation)
+        if target != self.path:
+            self.includes[target] = None
+        document = read_document(target) if target != self.path else self.document
+        value: Any = document
+        for token in [t for t in fragment.split("/") if t]:
+            token = token.replace("~1", "/").replace("~0", "~")
+            if isinstance(value, dict) and token in value:
+                value = value[token]
+            elif isinstance(value, list) and token.isdigit() and int(token) < len(value):
+                value = value[int(token)]
+            else:
+                raise SpecError(base, at, f"$ref '{ref}' cannot be resolved", operation)
+        return value, target, fragment
+
+    def _dereferenced(self, raw: Any, file: Path, at: str, operation: str | None) -> tuple[Any, Path, str]:
+        """A parameter, response... that may be a ``$ref``, with the file and pointer it lives at."""
+        if isinstance(raw, dict) and "$ref" in raw:
+            value, file, fragment = self._resolve(raw["$ref"], file, at, operation)
+            return value, file, fragment or at
+        return raw, file, at
+
+    def _import_definition(self, name: str, file: Path, operation: str | None, at: str) -> str:
+        origin = self._definition_origins.get(name)
+        if origin is not None and origin != (file, name):
+            raise SpecError(file, at, f"definition '{name}' is defined in both {origin[0]} and {file}", operation)
+        if origin is None:
+            self._definition_origins[name] = (file, name)
+            # Recorded before converting, so a recursive definition refers to itself and stops.
+            pointer = f"{self.DEFINITIONS_POINTER}/{escape_pointer(name)}"
+            raw, _, _ = self._resolve(f"#{pointer}", file, at, operation)
+            self.definitions[name] = self.schema(raw, file, pointer, operation)
+        return f"#/definitions/{name}"
+
+    # -- schemas ---------------------------------------------------------------
+
+    def schema(self, raw: Any, file: Path, at: str, operation: str | None = None) -> dict[str, Any]:
+        """A Swagger 2.0 schema as macaron's JSON Schema: references into definitions, nullability as types."""
+        if not isinstance(raw, dict):
+            raise SpecError(file, at, "a schema must be a mapping", operation)
+        if "$ref" in raw:
+            ref = raw["$ref"]
+            target, target_file, fragment = self._resolve(ref, file, at, operation)
+            parts = [t for t in fragment.split("/") if t]
+            if "/" + "/".join(parts[:-1]) == self.DEFINITIONS_POINTER and parts:
+                converted: dict[str, Any] = {"$ref": self._import_definition(parts[-1], target_file, operation, at)}
+            else:
+                converted = self.schema(target, target_file, fragment or "/", operation)
+            if raw.get("x-nullable"):
+                return {"anyOf": [converted, {"type": "null"}]}
+            return converted
+        out: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key == "properties":
+                out[key] = {name: self.schema(sub, file, f"{at}/properties/{escape_pointer(name)}", operation) for name, sub in value.items()}
+            elif key == "items" and isinstance(value, dict):
+                out[key] = self.schema(value, file, f"{at}/items", operation)
+            elif key == "additionalProperties" and isinstance(value, dict):
+                out[key] = self.schema(value, file, f"{at}/additionalProperties", operation)
+            elif key in ("allOf", "anyOf", "oneOf") and isinstance(value, list):
+                out[key] = [self.schema(sub, file, f"{at}/{key}/{i}", operation) for i, sub in enumerate(value)]
+            elif key == "not" and isinstance(value, dict):
+                out[key] = self.schema(value, file, f"{at}/not", operation)
+            elif key in ("discriminator", "readOnly", "xml", "externalDocs", "example"):
+                out[key if key != "discriminator" else "x-discriminator"] = value
+            else:
+                out[key] = value
+        fmt = out.get("format")
+        if out.get("type") == "integer" and fmt in INT_BOUNDS:
+            low, high = INT_BOUNDS[fmt]
+            out["minimum"] = max(out.get("minimum", low), low)
+            out["maximum"] = min(out.get("maximum", high), high)
+        if out.get("type") == "file":
+            out.pop("type")
+        if raw.get("x-nullable") and "type" in out:
+            types = out["type"] if isinstance(out["type"], list) else [out["type"]]
+            out["type"] = [*types, "null"] if "null" not in types else types
+            if "enum" in out and None not in out["enum"]:
+                out["enum"] = [*out["enum"], None]
+        return out
+
+    # -- operations ------------------------------------------------------------
+
+    def _parameter(self, raw: dict[str, Any], file: Path, at: str, operation: str) -> Parameter:
+        raw, file, at = self._dereferenced(raw, file, at, operation)
+        location = raw["in"]
+        name = raw["name"]
+        if location == "body":
+            schema = self.schema(raw.get("schema", {}), file, f"{at}/schema", operation)
+            return Parameter(name, "body", "body", bool(raw.get("required")), schema)
+        schema = {key: raw[key] for key in PARAMETER_SCHEMA_KEYS if key in raw}
+        is_file = raw.get("type") == "file"
+        schema = self.schema(schema, file, at, operation)
+        if raw.get("x-nullable") and "type" in schema:
+            schema["type"] = [schema["type"], "null"]
+        collection_format = raw.get("collectionFormat", "csv") if raw.get("type") == "array" else None
+        return Parameter(
+            name=name,
+            location=location,
+            python_name=python_name(name, lower=location == "header"),
+            required=bool(raw.get("required")) or location == "path",
+            schema=schema,
+            collection_format=collection_format,
+            default=raw.get("default"),
+            has_default="default" in raw,
+            is_file=is_file,
+        )
+
+    def _operation(self, path: str, method: str, raw: dict[str, Any], shared: list[Any], api: str, base_path: str) -> Operation | None:
+        pointer = f"/paths/{escape_pointer(path)}/{method}"
+        if raw.get("x-no-bind-server"):
+            return None
+        name = raw.get("operationId") or f"{method.upper()} {path}"
+        handler = raw.get("x-bind-server")
+        if handler is None and raw.get("operationId") and "." in raw["operationId"]:
+            handler = raw["operationId"]
+        if not handler:
+            raise SpecError(self.path, pointer, "no handler: add 'x-bind-server: package.module.function' (or a dotted operationId)", name)
+        decorators = raw.get("x-decorate-server") or []
+        if isinstance(decorators, str):
+            decorators = [decorators]
+
+        parameters, consumes = self._operation_parameters(path, pointer, shared, raw, name)
+        self._check_parameters(path, parameters, pointer, name)
+        responses, produces = self._responses(raw, pointer, name)
+
+        extensions = {key: value for key, value in raw.items() if key.startswith("x-")}
+        full_path = (base_path.rstrip("/") + path) if base_path not in ("", "/") else path
+        return Operation(
+            api=api,
+            method=method,
+            path=full_path,
+            operation_id=raw.get("operationId"),
+            handler=handler,
+            decorators=list(decorators),
+            parameters=parameters,
+            responses=responses,
+            consumes=consumes,
+            produces=produces,
+            security=list(raw.get("security", self.document.get("security")) or []),
+            extensions=extensions,
+            file=self.path,
+            pointer=pointer,
+            summary=raw.get("summary", ""),
+            tags=list(raw.get("tags") or []),
+            security_definitions=self._security_definitions(),
+            security_pointer=self.SECURITY_POINTER,
+        )
+
+    def _merged_parameters(self, path: str, pointer: str, shared: list[Any], raw: dict[str, Any], name: str) -> list[Parameter]:
+        """The path item's parameters overridden by the operation's own (same location and name)."""
+        by_key: dict[tuple[str, str], Parameter] = {}
+        for source, items in (("/paths/" + escape_pointer(path) + "/parameters", shared), (pointer + "/parameters", raw.get("parameters") or [])):
+            for index, item in enumerate(items):
+                parameter = self._parameter(item, self.path, f"{source}/{index}", name)
+                by_key[(parameter.location, parameter.name)] = parameter
+        return list(by_key.values())
+
+    def _operation_parameters(self, path: str, pointer: str, shared: list[Any], raw: dict[str, Any], name: str) -> tuple[list[Parameter], list[str]]:
+        """The operation's parameters and the media types its requests may have."""
+        consumes = list(raw.get("consumes") or self.document.get("consumes") or [JSON_MIME])
+        return self._merged_parameters(path, pointer, shared, raw, name), consumes
+
+    SECURITY_POINTER = "/securityDefinitions"
+
+    def _security_definitions(self) -> dict[str, dict[str, Any]]:
+        return dict(self.document.get("securityDefinitions") or {})
+
+    def _base_path(self) -> str:
+        return str(self.document.get("basePath") or "/")
+
+    def _responses(self, raw: dict[str, Any], pointer: str, name: str) -> tuple[dict[int | str, Response], list[str]]:
+        """The operation's responses by status and the media types it produces."""
+        responses: dict[int | str, Response] = {}
+        for code, response in (raw.get("responses") or {}).items():
+            # The response's own $refs are relative to the file it lives in.
+            response, file, at = self._dereferenced(response, self.path, f"{pointer}/responses/{code}", name)
+            schema = self.schema(response["schema"], file, f"{at}/schema", name) if "schema" in response else None
+            key: int | str = int(code) if code.isdigit() else code
+            responses[key] = Response(key, schema, response.get("description", ""))
+        return responses, list(raw.get("produces") or self.document.get("produces") or [JSON_MIME])
+
+    def _check_parameters(self, path: str, parameters: list[Parameter], pointer: str, operation: str) -> None:
+        placeholders = re.findall(r"{([^}/]+)}", path)
+        declared = {p.name for p in parameters if p.location == "path"}
+        for placeholder in placeholders:
+            if placeholder not in declared:
+                raise SpecError(self.path, pointer, f"path parameter '{placeholder}' is in the path but not declared", operation)
+        for name in declared - set(placeholders):
+            raise SpecError(self.path, pointer, f"path parameter '{name}' is declared but not in the path", operation)
+        bodies = [p for p in parameters if p.location == "body"]
+        if len(bodies) > 1:
+            raise SpecError(self.path, pointer, "more than one body parameter", operation)
+        if bodies and any(p.location == "formData" for p in parameters):
+            raise SpecError(self.path, pointer, "body and formData parameters cannot be mixed", operation)
+        seen: dict[str, str] = {}
+        for parameter in parameters:
+            if parameter.location == "body":
+                continue
+            other = seen.get(parameter.python_name)
+            if other is not None:
+                raise SpecError(self.path, pointer, f"parameters '{other}' and '{parameter.name}' both become the argument '{parameter.python_name}'", operation)
+            seen[parameter.python_name] = parameter.name
+
+    def load(self) -> Api:
+        self._check_schema()
+        document = self.document
+        api_name = self.path.stem
+        base_path = self._base_path()
+        named: Any = document
+        for token in [t for t in self.DEFINITIONS_POINTER.split("/") if t]:
+            named = (named or {}).get(token)
+        for name in named or {}:
+            self._import_definition(name, self.path, None, f"{self.DEFINITIONS_POINTER}/{escape_pointer(name)}")
+        operations: list[Operation] = []
+        operation_ids: dict[str, str] = {}
+        for path, item in (document.get("paths") or {}).items():
+            shared = item.get("parameters") or []
+            for method in METHODS:
+                if method not in item:
+                    continue
+                operation = self._operation(path, method, item[method], shared, api_name, base_path)
+                if operation is None:
+                    continue
+                if operation.operation_id:
+                    if operation.operation_id in operation_ids:
+                        raise operation.error(f"operationId '{operation.operation_id}' is also used by {operation_ids[operation.operation_id]}")
+                    operation_ids[operation.operation_id] = operation.pointer
+                operations.append(operation)
+        info = document.get("info") or {}
+        return Api(
+            name=api_name,
+            file=self.path,
+            version=str(info.get("version", "")),
+            title=str(info.get("title", api_name)),
+            base_path=base_path,
+            operations=operations,
+            definitions=self.definitions,
+            security_definitions=self._security_definitions(),
+            document=document,
+            format=self.FORMAT,
+            includes=list(self.includes),
+        )
+
+
+def _operation_at(document: dict[str, Any], tokens: list[str | int]) -> str | None:
+    if len(tokens) >= 3 and tokens[0] == "paths" and tokens[2] in METHODS:
+        operation = document["paths"][tokens[1]][tokens[2]]
+        if isinstance(operation, dict) and operation.get("operationId"):
+            return str(operation["operationId"])
+        return f"{str(tokens[2]).upper()} {tokens[1]}"
+    return None
+
+
+def _leaf_errors(error: Any) -> list[Any]:
+    """The errors behind a oneOf/anyOf failure, from the alternative the author most likely meant.
+
+    The Swagger schema says "a parameter is one of body, header, query...; or a $ref", so
+    a typo in a query parameter fails every alternative; the useful error is the one
+    from the query alternative, not "is not valid under any of the schemas".
+    """
+    branches = getattr(error.kind, "context", None)
+    if not branches:
+        return [error]
+    best: tuple[int, int, list[Any]] | None = None
+    for branch in branches:
+        found = [leaf for sub in branch for leaf in _leaf_errors(sub)]
+        # An alternative for another kind of thing: "in" is not its location, or it is the $ref form.
+        elsewhere = int(any(_is_other_alternative(leaf) for leaf in found))
+        if best is None or (elsewhere, len(found)) < best[:2]:
+            best = (elsewhere, len(found), found)
+    return best[2] if best and best[2] else [error]
+
+
+def _is_other_alternative(error: Any) -> bool:
+    kind = error.kind
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
+        return bool(kind.property == "$ref")
+    path = list(error.instance_path)
+    return bool(path) and path[-1] == "in" and isinstance(kind, jsonschema_rs.ValidationErrorKind.Enum)
+
+
+def _swagger_message(error: Any, locations: str) -> str:
+    message = str(error.message)
+    if isinstance(error.kind, jsonschema_rs.ValidationErrorKind.Enum):
+        path = list(error.instance_path)
+        if path and path[-1] == "in":
+            message = f"{json.dumps(error.instance)} is not a parameter location ({locations})"
+        else:
+            message = f"{json.dumps(error.instance)} is not one of {', '.join(json.dumps(option) for option in error.kind.options)}"
+    if len(message) > 300:
+        message = message[:300] + "..."
+    return message
+

@@ -1,0 +1,238 @@
+"""The ``macaron`` command line. Plugins add commands through the ``register_commands`` hook."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from macaron import __version__
+from macaron.plugins import MacaronPluginManager, PluginLoadError, pm
+
+SERVICE_PATH = click.argument("path", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
+ENV_OPTION = click.option("--env", default=None, envvar="MACARON_ENV", help="Config overlay to use: macaron.<env>.yaml.")
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in [headers, *rows]]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="macaron")
+def cli() -> None:
+    """macaron: serve, check and deploy spec-first microservices."""
+
+
+@cli.group()
+def plugins() -> None:
+    """Inspect installed plugins."""
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def plugins_list(as_json: bool) -> None:
+    """List every plugin: built-ins and those installed under the entry-point group 'macaron'."""
+    infos = pm().plugin_infos()
+    if as_json:
+        click.echo(json.dumps([info.as_dict() for info in infos], indent=2))
+        return
+    rows = [
+        [
+            info.name,
+            f"{info.distribution or '-'} {info.version or ''}".strip() + (" (built-in)" if info.builtin else ""),
+            info.module,
+            ", ".join(info.hooks) or "-",
+        ]
+        for info in infos
+    ]
+    click.echo(_table(rows, ["plugin", "distribution", "module", "hooks"]))
+
+
+def _load(path: Path, env: str | None) -> Any:
+    from macaron.app import StartupError, create_app
+    from macaron.config import ConfigError
+    from macaron.spec import SpecError
+
+    try:
+        return create_app(path, env)
+    except (SpecError, ConfigError, StartupError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@cli.command()
+@SERVICE_PATH
+@ENV_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes the service to the network.")
+@click.option("--port", default=8080, envvar="PORT", show_default=True, type=int)
+@click.option("--debug", is_flag=True, help="Flask's debugger and reloader (development only).")
+@click.option("--prod", is_flag=True, help="Serve under gunicorn, as in production.")
+@click.option("--workers", default=None, type=int, help="gunicorn workers (with --prod; default: 2 x cores + 1).")
+def serve(path: Path, env: str | None, host: str, port: int, debug: bool, prod: bool, workers: int | None) -> None:
+    """Serve the service in PATH (default: the current folder)."""
+    if prod:
+        from macaron.server import serve_gunicorn
+
+        serve_gunicorn(path, env, host, port, workers)
+        return
+    app = _load(path, env)
+    app.run(host=host, port=port, debug=debug, use_reloader=debug)
+
+
+@cli.command()
+@SERVICE_PATH
+@ENV_OPTION
+@click.option("--thorough", is_flag=True, help="Also run swagger-spec-validator's full (slower) check on each spec.")
+def validate(path: Path, env: str | None, thorough: bool) -> None:
+    """Check specs, handler bindings and config of the service in PATH without serving it."""
+    app = _load(path, env)
+    service = app.extensions["macaron"]
+    if thorough:
+        from swagger_spec_validator import validator20
+        from swagger_spec_validator.common import SwaggerValidationError
+
+        for api in service.apis.values():
+            if api.format != "swagger-2.0":
+                continue
+            try:
+                validator20.validate_spec(json.loads(json.dumps(api.document)), api.file.as_uri())
+            except SwaggerValidationError as exc:
+                raise click.ClickException(f"{api.file}: {exc}") from exc
+    count = sum(len(api.operations) for api in service.apis.values())
+    click.echo(f"{service.name}: {len(service.apis)} APIs, {count} operations, all bound. OK")
+
+
+@cli.command()
+@SERVICE_PATH
+@ENV_OPTION
+def routes(path: Path, env: str | None) -> None:
+    """List the routes of the service in PATH: method, path, operation, handler."""
+    app = _load(path, env)
+    service = app.extensions["macaron"]
+    rows = [
+        [operation.method.upper(), operation.path, operation.operation_id or "-", operation.handler or "-"]
+        for api in service.apis.values()
+        for operation in api.operations
+    ]
+    rows += _other_routes(app)
+    click.echo(_table(rows, ["method", "path", "operation", "handler"]))
+
+
+def _other_routes(app: Any) -> list[list[str]]:
+    """Routes that plugins added at start-up (/docs...), which no spec describes: operation '-'."""
+    bound = {f"{api.name}:{op.method}:{op.path}" for api in app.extensions["macaron"].apis.values() for op in api.operations}
+    rows = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in bound:
+            continue
+        view = app.view_functions[rule.endpoint]
+        handler = f"{view.__module__}.{view.__qualname__}".replace(".<locals>", "")
+        if "<lambda>" in handler:
+            handler = f"{view.__module__}:{rule.endpoint}"
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            rows.append([method, rule.rule, "-", handler])
+    return rows
+
+
+@cli.command()
+@click.argument("name")
+@click.option(
+    "--path", "parent", default=".", type=click.Path(path_type=Path), help="Folder to create the service in (default: the current folder)."
+)
+def new(name: str, parent: Path) -> None:
+    """Create the service folder NAME: spec, handlers, config, README, unit and black-box tests."""
+    from macaron.scaffold import ScaffoldError, scaffold
+
+    try:
+        root = scaffold(name, parent)
+    except ScaffoldError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Created the service {name} in {root}")
+    click.echo(f"  serve it:  macaron serve {root}   (then http://127.0.0.1:8080/v1/hello/you and /docs)")
+    click.echo(f"  test it:   cd {root} && pytest")
+
+
+def deploy_targets(manager: MacaronPluginManager) -> dict[str, str]:
+    """Every deploy target the plugins name, with the name of the plugin that owns it."""
+    owners: dict[str, str] = {}
+    for impl in manager.hook.register_deploy_targets.get_hookimpls():
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        named = impl.function() or []
+        if not isinstance(named, (list, tuple)) or not all(isinstance(name, str) for name in named):
+            raise click.ClickException(f"plugin '{impl.plugin_name}': register_deploy_targets must return a list of names, not {named!r}")
+        for target in named:
+            if target in owners:
+                raise click.ClickException(
+                    f"deploy target '{target}' is named by two plugins, '{owners[target]}' and '{impl.plugin_name}': "
+                    "uninstall one or block it with MACARON_DISABLE_PLUGINS"
+                )
+            owners[target] = impl.plugin_name
+    return owners
+
+
+@cli.command()
+@click.argument("target", required=False)
+@SERVICE_PATH
+@ENV_OPTION
+@click.option("--dry-run", is_flag=True, help="Check the service and show what would be deployed; change nothing.")
+@click.option("--version", "version", default=None, help="Version to deploy (default: MACARON_VERSION, else 'version' in macaron.yaml).")
+@click.option("--list", "list_targets", is_flag=True, help="List the deploy targets of the installed plugins.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary (or the list) as JSON.")
+def deploy(target: str | None, path: Path, env: str | None, dry_run: bool, version: str | None, list_targets: bool, as_json: bool) -> None:
+    """Deploy the service in PATH to TARGET, a deploy target of an installed plugin.
+
+    The service is checked first, as by 'macaron validate'. Without TARGET, or
+    with --list, list the targets.
+    """
+    manager = pm()
+    targets = deploy_targets(manager)
+    if list_targets or target is None:
+        rows: list[dict[str, str]] = []
+        for name, plugin in sorted(targets.items()):
+            origin = manager.origins.get(plugin)
+            rows.append({"target": name, "plugin": plugin, "distribution": (origin.distribution if origin else None) or "-"})
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+        elif not rows:
+            click.echo("No deploy target installed: deploy plugins (macaron-aws, macaron-gke...) add them.")
+        else:
+            click.echo(_table([list(row.values()) for row in rows], ["target", "plugin", "distribution"]))
+        return
+    if target not in targets:
+        known = ", ".join(sorted(targets)) or "none is installed"
+        raise click.ClickException(f"unknown deploy target '{target}' (known targets: {known}); see 'macaron deploy --list'")
+    service = _load(path, env).extensions["macaron"]
+    options: dict[str, Any] = {"env": env, "dry_run": dry_run, "version": version or service.version}
+    try:
+        summary = manager.hook.on_deploy(target=target, service_path=service.root, config=service.config, options=options)
+    except click.ClickException:
+        raise
+    except Exception as exc:  # a failed deploy is reported in one line, not a traceback
+        raise click.ClickException(f"deploy to '{target}' (plugin '{targets[target]}') failed: {type(exc).__name__}: {exc}") from exc
+    if summary is None:
+        raise click.ClickException(f"plugin '{targets[target]}' names deploy target '{target}' but did not deploy to it (on_deploy returned None)")
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    for key, value in summary.items():
+        click.echo(f"{key}: {value}")
+
+
+def main() -> None:
+    try:
+        manager = pm()
+    except PluginLoadError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    manager.hook.register_commands.call_historic(kwargs={"cli": cli})
+    cli(prog_name="macaron")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

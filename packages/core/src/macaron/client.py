@@ -1,0 +1,442 @@
+"""Clients for the APIs a service calls, built from their specs.
+
+    apis.weather.client.get_forecast(city="Paris")            # -> a Forecast model
+    apis.orders.client.create_order(apis.orders.Order(...))   # body first, as on the server
+
+Parameters and body are validated before anything is sent; the response is
+validated against the spec and becomes the same model classes the server side
+uses. An Error response is raised as a MacaronException carrying the remote
+status, code and error_id (pass ``_raise=False`` to get the Error back instead).
+The caller's request id, call chain and, when asked, its token travel along.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import orjson
+import requests
+from requests.adapters import HTTPAdapter
+
+from macaron import context
+from macaron.config import Config, ConfigError
+from macaron.endpoint import SEPARATORS, request_schema
+from macaron.errors import MacaronException, error_class
+from macaron.models import ApiModels, apis, to_wire
+from macaron.schemas import Checker, ModelFactory, close_objects
+from macaron.spec import Api, Operation, Parameter, SpecError, python_name
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from macaron.plugins import MacaronPluginManager
+
+log = logging.getLogger("macaron.client")
+
+IDEMPOTENT = frozenset({"get", "head", "put", "delete", "options"})
+RETRY_STATUSES = frozenset({502, 503, 504})
+REQUEST_ID_HEADER = "X-Request-ID"
+CALL_CHAIN_HEADER = "X-Call-Chain"
+
+
+class RemoteError(MacaronException):
+    """An Error answered by the remote service; ``code``, ``status`` and ``error_id`` are the remote's."""
+
+    code = "REMOTE_ERROR"
+    status = 502
+
+
+class RemoteUnavailable(MacaronException):
+    """The remote could not be reached (refused, reset, or still failing after the retries)."""
+
+    code = "REMOTE_UNAVAILABLE"
+    status = 503
+
+
+class RemoteTimeout(MacaronException):
+    code = "REMOTE_TIMEOUT"
+    status = 504
+
+
+class BadRemoteResponse(MacaronException):
+    """The remote answered something its own spec does not allow."""
+
+    code = "BAD_REMOTE_RESPONSE"
+    status = 502
+
+
+class BadClientRequest(MacaronException):
+    """This service tried to send a request that breaks the remote's spec: a bug on this side."""
+
+    code = "BAD_CLIENT_REQUEST"
+    status = 500
+
+
+_remote_classes: dict[tuple[str, int], type[MacaronException]] = {}
+
+
+def remote_error_class(code: str, status: int) -> type[MacaronException]:
+    """The exception class for an Error a remote sent: the registered class of that code, else one made for it."""
+    registered = error_class(code)
+    if registered is not None and registered.status == status:
+        return registered
+    key = (code, status)
+    cls = _remote_classes.get(key)
+    if cls is None:
+        cls = _remote_classes[key] = type(f"Remote_{code}", (RemoteError,), {"code": code, "status": status})
+    return cls
+
+
+@dataclass
+class ClientSettings:
+    """How to reach one API: from the ``clients:`` section of macaron.yaml."""
+
+    url: str | None = None
+    spec: str | None = None
+    connect_timeout: float = 3.0
+    read_timeout: float = 30.0
+    retries: int = 2  # extra attempts after the first, for failures that are safe to retry
+    backoff: float = 0.1  # seconds before the first retry; doubled each time, with jitter
+    forward_auth: bool = False
+    in_process: bool = False
+    serve: bool = False  # also serve this API from this service
+    pool_size: int = 10
+
+    @classmethod
+    def from_config(cls, name: str, values: Any) -> ClientSettings:
+        values = dict(values or {})
+        url_env = values.pop("url_env", None)
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"clients.{name}: unknown setting(s) {', '.join(sorted(unknown))}")
+        settings = cls(**values)
+        if url_env:
+            if url_env not in os.environ:
+                raise ConfigError(f"clients.{name}: environment variable {url_env} (url_env) is not set")
+            settings.url = os.environ[url_env]
+        return settings
+
+
+def _text(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
+class OperationClient:
+    """Calls one operation: ``client(body, **parameters)``."""
+
+    def __init__(self, api_client: ApiClient, operation: Operation, factory: ModelFactory) -> None:
+        self.api_client = api_client
+        self.operation = operation
+        self.name = f"{operation.api}.{client_name(operation)}"
+        self.method = operation.method.upper()
+        self.idempotent = operation.method in IDEMPOTENT
+        self.parameters = {p.python_name: p for p in operation.parameters if p.location != "body"}
+        self.body = next((p for p in operation.parameters if p.location == "body"), None)
+        definitions = api_client.api.definitions
+        self.request_checker = Checker(request_schema(operation), definitions)
+        self.responses: dict[int | str, tuple[Checker | None, Callable[[Any], Any]]] = {
+            status: (
+                Checker(response.schema, definitions) if response.schema is not None else None,
+                factory.converter(response.schema) if response.schema is not None else (lambda value: value),
+            )
+            for status, response in operation.responses.items()
+        }
+        self.forward_auth = bool(operation.security) or "macaron.auth.add_auth" in _as_list(operation.extensions.get("x-decorate-request"))
+
+    def __repr__(self) -> str:
+        return f"<client {self.name}: {self.method} {self.operation.path}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        options = {key: kwargs.pop(key) for key in list(kwargs) if key.startswith("_")}
+        unknown = set(options) - {"_timeout", "_connect_timeout", "_retries", "_headers", "_raise", "_forward_auth"}
+        if unknown:
+            raise TypeError(f"{self.name}() got unknown option(s) {', '.join(sorted(unknown))}")
+        if len(args) > 1 or (args and self.body is None):
+            raise TypeError(f"{self.name}() takes {'one positional argument (the body)' if self.body else 'no positional argument'}")
+        missing = [name for name in kwargs if name not in self.parameters]
+        if missing:
+            raise TypeError(f"{self.name}() got unexpected argument(s) {', '.join(missing)}; it takes {', '.join(self.parameters) or 'none'}")
+        values, path, query, headers, form, files = self._encode(args[0] if args else None, kwargs)
+        if not self.request_checker.is_valid(values):
+            problems = self.request_checker.problems(values)
+            detail = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+            raise BadClientRequest(f"{self.name}: the request breaks the API's spec: {detail}", errors=problems)
+        headers.update(self._context_headers(options.get("_forward_auth")))
+        headers.update(options.get("_headers") or {})
+        return self.api_client.send(self, path, query, headers, values.get("body"), form, files, options)
+
+    def _encode(self, body: Any, kwargs: dict[str, Any]) -> tuple[dict[str, Any], str, list[tuple[str, str]], dict[str, str], dict[str, Any], dict[str, Any]]:
+        values: dict[str, Any] = {}
+        path = self.operation.path
+        query: list[tuple[str, str]] = []
+        headers: dict[str, str] = {}
+        form: dict[str, Any] = {}
+        files: dict[str, Any] = {}
+        for name, parameter in self.parameters.items():
+            group = values.setdefault(parameter.location, {})  # present even when empty, as the server sees it
+            if name not in kwargs or kwargs[name] is None:
+                continue
+            raw = kwargs[name]
+            if parameter.is_file:
+                files[parameter.name] = raw
+                group[parameter.name] = True
+                continue
+            value = to_wire(raw)
+            group[parameter.name] = value
+            texts = self._texts(parameter, value)
+            if parameter.location == "path":
+                path = path.replace("{" + parameter.name + "}", quote(texts[0], safe=""))
+            elif parameter.location == "query":
+                query.extend((parameter.name, text) for text in texts)
+            elif parameter.location == "header":
+                headers[parameter.name] = texts[0]
+            elif parameter.location == "formData":
+                form[parameter.name] = texts if len(texts) > 1 else texts[0]
+        if self.body is not None and body is not None:
+            values["body"] = to_wire(body)
+        return values, path, query, headers, form, files
+
+    @staticmethod
+    def _texts(parameter: Parameter, value: Any) -> list[str]:
+        if isinstance(value, list):
+            if parameter.collection_format == "multi":
+                return [_text(item) for item in value]
+            return [SEPARATORS.get(parameter.collection_format or "csv", ",").join(_text(item) for item in value)]
+        return [_text(value)]
+
+    def _context_headers(self, forward_auth: bool | None) -> dict[str, str]:
+        current = context.current()
+        headers = {REQUEST_ID_HEADER: current.request_id or uuid.uuid4().hex}
+        chain = [*current.call_chain, self.api_client.caller]
+        headers[CALL_CHAIN_HEADER] = ",".join(name for name in chain if name)
+        wanted = self.forward_auth or self.api_client.settings.forward_auth if forward_auth is None else forward_auth
+        if wanted and current.token:
+            headers["Authorization"] = f"Bearer {current.token}"
+        return headers
+
+    def result(self, status: int, content: bytes, url: str, raise_errors: bool) -> Any:
+        try:
+            data = orjson.loads(content) if content else None
+        except orjson.JSONDecodeError:
+            raise BadRemoteResponse(f"{self.name}: {url} answered {status} with a body that is not JSON") from None
+        entry = self.responses.get(status) or self.responses.get("default")
+        if 200 <= status < 300:
+            if entry is None:
+                raise BadRemoteResponse(f"{self.name}: {url} answered status {status}, which the spec does not declare")
+            checker, convert = entry
+            if checker is not None and not checker.is_valid(data):
+                detail = "; ".join(f"{p['field'] or '/'}: {p['message']}" for p in checker.problems(data))
+                raise BadRemoteResponse(f"{self.name}: {url} answered a {status} body that breaks the spec: {detail}")
+            return None if data is None else convert(data)
+        if not raise_errors:
+            return data if entry is None or data is None else entry[1](data)
+        if isinstance(data, dict) and "error" in data:
+            cls = remote_error_class(str(data["error"]), status)
+            error = cls(str(data.get("error_description", "")), user_message=data.get("user_message"))
+            if data.get("error_id"):
+                error.error_id = str(data["error_id"])  # the same error keeps one id across services
+            raise error
+        cls = remote_error_class("REMOTE_ERROR", status)
+        raise cls(f"{self.name}: {url} answered {status}")
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def client_name(operation: Operation) -> str:
+    """The method name of an operation on its client: x-bind-client, else the operationId's last part."""
+    name = operation.extensions.get("x-bind-client") or (operation.operation_id or "").rsplit(".", 1)[-1]
+    if not name:
+        name = f"{operation.method}_{operation.path}"
+    return python_name(str(name))
+
+
+class ApiClient:
+    """The client of one API: its operations as methods."""
+
+    def __init__(self, api: Api, factory: ModelFactory, settings: ClientSettings, caller: str, app: Flask | None = None) -> None:
+        self.api = api
+        self.settings = settings
+        self.caller = caller
+        self.app = app if settings.in_process else None
+        if self.app is None and not settings.url:
+            raise ConfigError(f"clients.{api.name}: no url (set 'url' or 'url_env', or 'in_process: true' for an API this service serves)")
+        self.base_url = (settings.url or "").rstrip("/")
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=settings.pool_size)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.operations: dict[str, OperationClient] = {}
+        for operation in api.operations:
+            name = client_name(operation)
+            if name in self.operations:
+                raise operation.error(f"two operations of API '{api.name}' would be client.{name}: name one with x-bind-client")
+            self.operations[name] = OperationClient(self, operation, factory)
+
+    def __getattr__(self, name: str) -> OperationClient:
+        try:
+            return self.operations[name]
+        except KeyError:
+            raise AttributeError(f"API '{self.api.name}' has no operation '{name}' (it has: {', '.join(sorted(self.operations))})") from None
+
+    def __dir__(self) -> list[str]:
+        return sorted(self.operations)
+
+    def send(
+        self,
+        call: OperationClient,
+        path: str,
+        query: list[tuple[str, str]],
+        headers: dict[str, str],
+        body: Any,
+        form: dict[str, Any],
+        files: dict[str, Any],
+        options: dict[str, Any],
+    ) -> Any:
+        raise_errors = bool(options.get("_raise", True))
+        data = orjson.dumps(body) if body is not None else None
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        if self.app is not None:
+            return self._send_in_process(call, path, query, headers, data, form, files, raise_errors)
+        url = self.base_url + path
+        timeout = (float(options.get("_connect_timeout", self.settings.connect_timeout)), float(options.get("_timeout", self.settings.read_timeout)))
+        retries = int(options.get("_retries", self.settings.retries))
+        attempt = 0
+        while True:
+            try:
+                response = self.session.request(
+                    call.method, url, params=query, headers=headers, data=data if data is not None else (form or None), files=files or None, timeout=timeout
+                )
+            except (requests.ConnectTimeout, requests.ConnectionError) as exc:
+                # Refused or timed out while connecting: nothing was sent, so any method may retry.
+                never_sent = isinstance(exc, requests.ConnectTimeout) or _never_sent(exc)
+                if attempt < retries and (never_sent or call.idempotent):
+                    attempt = self._wait(attempt)
+                    continue
+                raise RemoteUnavailable(f"{call.name}: cannot reach {url} ({_reason(exc)}) after {attempt + 1} attempt(s)") from None
+            except requests.ReadTimeout:
+                if attempt < retries and call.idempotent:
+                    attempt = self._wait(attempt)
+                    continue
+                raise RemoteTimeout(f"{call.name}: {url} did not answer within {timeout[1]} s (attempt {attempt + 1})") from None
+            if response.status_code in RETRY_STATUSES and call.idempotent and attempt < retries:
+                attempt = self._wait(attempt)
+                continue
+            return call.result(response.status_code, response.content, url, raise_errors)
+
+    def _wait(self, attempt: int) -> int:
+        time.sleep(self.settings.backoff * (2**attempt) * random.uniform(0.5, 1.5))
+        return attempt + 1
+
+    def _send_in_process(
+        self,
+        call: OperationClient,
+        path: str,
+        query: list[tuple[str, str]],
+        headers: dict[str, str],
+        data: bytes | None,
+        form: dict[str, Any],
+        files: dict[str, Any],
+        raise_errors: bool,
+    ) -> Any:
+        assert self.app is not None
+        client = self.app.test_client()
+        payload: Any = data
+        if form or files:
+            payload = {**form, **files}
+        response = client.open(path, method=call.method, query_string=query, headers=headers, data=payload)
+        return call.result(response.status_code, response.get_data(), f"in-process {call.method} {path}", raise_errors)
+
+
+def _never_sent(exc: Exception) -> bool:
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    name = type(reason).__name__ if reason is not None else ""
+    return name in ("NewConnectionError", "ConnectTimeoutError") or "NewConnectionError" in str(exc)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    if "Connection refused" in text:
+        return "connection refused"
+    return text[:200]
+
+
+def client_settings(config: Config) -> dict[str, ClientSettings]:
+    section = config.get("clients") or {}
+    if not isinstance(section, dict):
+        raise ConfigError("'clients' in the configuration must map API names to settings")
+    return {name: ClientSettings.from_config(name, values) for name, values in section.items()}
+
+
+def find_spec(root: Path, name: str, settings: ClientSettings) -> Path:
+    if settings.spec:
+        path = (root / settings.spec).resolve()
+        if not path.exists():
+            raise ConfigError(f"clients.{name}.spec: no such file {path}")
+        return path
+    for suffix in (".yaml", ".yml", ".json"):
+        path = root / "apis" / f"{name}{suffix}"
+        if path.exists():
+            return path
+    raise ConfigError(f"clients.{name}: no spec found (put it at apis/{name}.yaml or set 'spec')")
+
+
+def build_clients(
+    config: Config, pm: MacaronPluginManager, served: dict[str, tuple[Api, ModelFactory]] | None = None, app: Flask | None = None
+) -> dict[str, ApiClient]:
+    """A client for every API in ``clients:``; attached to ``apis.<api>.client``."""
+    root = config.root or Path(".")
+    served = served or {}
+    clients: dict[str, ApiClient] = {}
+    for name, settings in client_settings(config).items():
+        if name in served:
+            api, factory = served[name]
+        else:
+            file = find_spec(root, name, settings)
+            loaded = pm.hook.load_spec(path=file, config=config)
+            if loaded is None:
+                raise SpecError(file, "/", "no plugin can load this spec")
+            api = loaded
+            if config.get("reject_unknown_fields", True):
+                close_objects(api.definitions, [])
+            factory = ModelFactory(api)
+            apis._add(factory.build())
+        if settings.in_process and name not in served:
+            raise ConfigError(f"clients.{name}: in_process needs the API to be served by this service (set 'serve: true')")
+        client = ApiClient(api, factory, settings, str(config.get("name", "")), app)
+        models: ApiModels = factory.models
+        models.client = client
+        clients[name] = client
+    return clients
+
+
+def client_only_apis(config: Config) -> set[str]:
+    """APIs whose specs sit in apis/ but that this service calls rather than serves."""
+    return {name for name, settings in client_settings(config).items() if not settings.serve}
+
+
+def load_clients(path: str | os.PathLike[str] = ".", env: str | None = None) -> dict[str, ApiClient]:
+    """The clients of the service in ``path``, for a script: no Flask app, no request needed."""
+    from macaron.config import load_config, set_config
+    from macaron.plugins import pm
+
+    config = load_config(path, env)
+    set_config(config)
+    return build_clients(config, pm())

@@ -1,0 +1,344 @@
+"""One operation served: parameters read and validated, the handler called, its result checked.
+
+Everything that depends only on the spec is decided in :class:`Endpoint`'s
+constructor at start-up; ``__call__`` is the per-request path and does only what
+depends on the request.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from flask import Response, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from macaron.errors import (
+    BadResponse,
+    MacaronException,
+    MalformedJSON,
+    UnsupportedMediaType,
+    ValidationError,
+)
+from macaron.models import Model, _identity, copy_wire, to_wire
+from macaron.schemas import Checker, ModelFactory
+from macaron.spec import Operation, Parameter
+
+log = logging.getLogger("macaron")
+
+JSON_MIME = "application/json"
+SEPARATORS = {"csv": ",", "ssv": " ", "tsv": "\t", "pipes": "|"}
+_INT_LOW, _INT_HIGH = -(2**63), 2**64 - 1
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
+
+
+def _scalar_coercer(schema: dict[str, Any]) -> Callable[[str], Any]:
+    """Text from a URL, header or form as the JSON value its schema expects; left as text if it is not one."""
+    types = schema.get("type")
+    kind = next((t for t in types if t != "null"), None) if isinstance(types, list) else types
+
+    if kind == "integer":
+
+        def to_int(raw: str) -> Any:
+            try:
+                value = int(raw)
+            except ValueError:
+                return raw
+            # Beyond 64 bits JSON libraries (orjson) fail: left as text, validation rejects it.
+            return value if _INT_LOW <= value <= _INT_HIGH else raw
+
+        return to_int
+    if kind == "number":
+
+        def to_number(raw: str) -> Any:
+            try:
+                value = int(raw)  # exact, where float() would round a long integer
+                if _INT_LOW <= value <= _INT_HIGH:
+                    return value
+            except ValueError:
+                pass
+            try:
+                number = float(raw)
+            except ValueError:
+                return raw
+            # JSON has no NaN or infinity: left as text, validation names the parameter and the value.
+            return number if math.isfinite(number) else raw
+
+        return to_number
+    if kind == "boolean":
+        return lambda raw: _BOOLEANS.get(raw.lower(), raw)
+    return _identity
+
+
+class ParameterReader:
+    """Reads one non-body parameter from the request, as JSON data ready for validation."""
+
+    __slots__ = ("coerce", "convert", "default", "has_default", "is_file", "location", "multi", "name", "python_name", "separator")
+
+    def __init__(self, parameter: Parameter, factory: ModelFactory) -> None:
+        self.name = parameter.name
+        self.location = parameter.location
+        self.python_name = parameter.python_name
+        self.default = parameter.default
+        self.has_default = parameter.has_default
+        self.is_file = parameter.is_file
+        self.convert = factory.converter(parameter.schema)
+        schema = parameter.schema
+        types = schema.get("type")
+        is_array = types == "array" or (isinstance(types, list) and "array" in types)
+        self.multi = is_array and parameter.collection_format == "multi"
+        self.separator = SEPARATORS.get(parameter.collection_format or "csv") if is_array and not self.multi else None
+        self.coerce = _scalar_coercer(schema.get("items", {}) if is_array else schema)
+
+    def read(self, source: Any) -> Any:
+        """The parameter's value from a MultiDict-like source, or a sentinel when absent."""
+        if self.multi:
+            values = source.getlist(self.name)
+            if not values:
+                return _MISSING
+            return [self.coerce(value) for value in values]
+        raw = source.get(self.name)
+        if raw is None:
+            return _MISSING
+        if self.separator is not None:
+            return [self.coerce(value) for value in raw.split(self.separator)] if raw != "" else []
+        return self.coerce(raw)
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING = _Missing()
+
+
+def request_schema(operation: Operation) -> dict[str, Any]:
+    """One schema for a whole request: ``{"path": {...}, "query": {...}, "header": {...}, "formData": {...}, "body": ...}``.
+
+    Validating the request as one document reports every problem at once, each at
+    a JSON pointer that says where it is (``/query/limit``, ``/body/owner/name``).
+    """
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for location in ("path", "query", "header", "formData"):
+        group = [p for p in operation.parameters if p.location == location]
+        if not group:
+            continue
+        section: dict[str, Any] = {"type": "object", "properties": {p.name: p.schema for p in group}}
+        names = [p.name for p in group if p.required]
+        if names:
+            section["required"] = names
+        properties[location] = section
+        required.append(location)
+    body = next((p for p in operation.parameters if p.location == "body"), None)
+    if body is not None:
+        properties["body"] = body.schema
+        if body.required:
+            required.append("body")
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+class Endpoint:
+    """The Flask view of one operation."""
+
+    def __init__(
+        self,
+        operation: Operation,
+        handler: Callable[..., Any],
+        factory: ModelFactory,
+        definitions: dict[str, Any],
+        error_response: Callable[[BaseException, Operation | None], Response],
+    ) -> None:
+        self.operation = operation
+        self.handler = handler
+        self.error_response = error_response
+        self.__name__ = operation.name
+        parameters = operation.parameters
+        self.path_readers = [ParameterReader(p, factory) for p in parameters if p.location == "path"]
+        self.query_readers = [ParameterReader(p, factory) for p in parameters if p.location == "query"]
+        self.header_readers = [ParameterReader(p, factory) for p in parameters if p.location == "header"]
+        self.form_readers = [ParameterReader(p, factory) for p in parameters if p.location == "formData"]
+        for parameter in parameters:
+            # A default that breaks its own schema would turn the server's mistake into the caller's 400.
+            if parameter.has_default and parameter.default is not None:
+                problems = Checker(parameter.schema, definitions).problems(parameter.default)
+                if problems:
+                    detail = "; ".join(f"{p['field'] or '/'}: {p['message']}" for p in problems)
+                    raise operation.error(f"the default of {parameter.location} parameter '{parameter.name}' breaks its own schema: {detail}")
+        body = next((p for p in parameters if p.location == "body"), None)
+        self.body = body
+        self.body_required = bool(body and body.required)
+        self.body_convert = factory.converter(body.schema) if body else _identity
+        if body and self.body_convert is _identity and body.schema.get("type", "object") == "object" and "properties" in body.schema:
+            self.body_convert = factory.inline_model(body.schema, f"{operation.operation_id or 'Inline'}Body")
+        self.accepts_json = any(JSON_MIME in mime or "+json" in mime for mime in operation.consumes)
+        self.produces_json = any(JSON_MIME in mime or "+json" in mime for mime in operation.produces)
+        self.produces = operation.produces[0] if operation.produces else JSON_MIME
+        self.path_names = {p.python_name: p.name for p in parameters if p.location == "path"}
+
+        self.request_checker = Checker(request_schema(operation), definitions)
+        self.check_request = self.request_checker.is_valid
+
+        # Response checkers by status; the status a model class is returned with by default.
+        self.response_checkers: dict[int | str, Checker | None] = {}
+        self.model_status: dict[type, int] = {}
+        self.default_status = next((s for s in sorted(k for k in operation.responses if isinstance(k, int)) if 200 <= s < 300), 200)
+        for status, response in operation.responses.items():
+            self.response_checkers[status] = Checker(response.schema, definitions) if response.schema is not None else None
+            if isinstance(status, int) and 200 <= status < 300 and response.schema and "$ref" in response.schema:
+                model = factory.models._models.get(response.schema["$ref"].rsplit("/", 1)[-1])
+                if model is not None:
+                    self.model_status.setdefault(model, status)
+
+    # -- the request path -------------------------------------------------------
+
+    def __call__(self, **path_args: str) -> Any:
+        try:
+            values: dict[str, Any] = {}
+            if self.path_readers:
+                values["path"] = {reader.name: reader.coerce(path_args[reader.python_name]) for reader in self.path_readers}
+            if self.query_readers:
+                values["query"] = self._read(self.query_readers, request.args)
+            if self.header_readers:
+                values["header"] = self._read(self.header_readers, request.headers)
+            if self.form_readers:
+                values["formData"] = self._read_form()
+            if self.body is not None:
+                body = self._read_body()
+                if body is not _MISSING:
+                    values["body"] = body
+            if not self.check_request(values):
+                raise ValidationError(self._request_problems(values))
+            args, kwargs = self._arguments(values)
+            result = self.handler(*args, **kwargs)
+            return self.respond(result)
+        except MacaronException as exc:
+            return self.error_response(exc, self.operation)
+        except HTTPException as exc:
+            if exc.code is None:
+                raise  # abort(response): Flask sends that response as is
+            return self.error_response(exc, self.operation)  # 413 while reading the body, abort(401)...
+        except Exception as exc:
+            return self.error_response(exc, self.operation)
+
+    def _read(self, readers: list[ParameterReader], source: Any) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for reader in readers:
+            value = reader.read(source)
+            if value is _MISSING:
+                if reader.has_default:
+                    found[reader.name] = copy_wire(reader.default)  # a handler may change a list default
+                continue
+            found[reader.name] = value
+        return found
+
+    def _read_form(self) -> dict[str, Any]:
+        form = request.form
+        files = request.files
+        found: dict[str, Any] = {}
+        for reader in self.form_readers:
+            if reader.is_file:
+                if reader.name in files:
+                    found[reader.name] = True  # validated for presence; the handler gets the upload itself
+                continue
+            value = reader.read(form)
+            if value is _MISSING:
+                if reader.has_default:
+                    found[reader.name] = copy_wire(reader.default)  # a handler may change a list default
+                continue
+            found[reader.name] = value
+        return found
+
+    def _read_body(self) -> Any:
+        data = request.get_data(cache=False)
+        if not data:
+            return _MISSING
+        mimetype = request.mimetype
+        if mimetype and mimetype != JSON_MIME and not mimetype.endswith("+json"):
+            if self.accepts_json:
+                raise UnsupportedMediaType(f"expected a body of type {JSON_MIME}, got {mimetype}")
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedJSON(f"the body is not valid JSON: {exc}") from None
+
+    def _request_problems(self, values: dict[str, Any]) -> list[dict[str, str]]:
+        problems = self.request_checker.problems(values)
+        for problem in problems:
+            if problem["field"] == "/body" and problem["message"] == "is required":
+                problem["message"] = "a request body is required"
+        return problems
+
+    def _arguments(self, values: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        kwargs: dict[str, Any] = {}
+        for location, readers in (("path", self.path_readers), ("query", self.query_readers), ("header", self.header_readers), ("formData", self.form_readers)):
+            if not readers:
+                continue
+            group = values[location]
+            for reader in readers:
+                value = group.get(reader.name, _MISSING)
+                if value is _MISSING:
+                    kwargs[reader.python_name] = None
+                elif reader.is_file:
+                    kwargs[reader.python_name] = request.files[reader.name]
+                elif value is None:
+                    kwargs[reader.python_name] = value
+                else:
+                    kwargs[reader.python_name] = reader.convert(value)
+        if self.body is None:
+            return (), kwargs
+        body = values.get("body")
+        return ((None if body is None else self.body_convert(body)),), kwargs
+
+    def respond(self, result: Any) -> Any:
+        if isinstance(result, WerkzeugResponse):
+            return result
+        status: int | None = None
+        headers = None
+        if type(result) is tuple:
+            if len(result) == 3:
+                result, status, headers = result
+            elif len(result) == 2:
+                result, status = result
+        if isinstance(result, MacaronException):
+            return self.error_response(result, self.operation)
+        if isinstance(result, Model):
+            data: Any = result._data
+            if status is None:
+                status = self.model_status.get(type(result), self.default_status)
+        else:
+            data = None if result is None else to_wire(result)
+        if status is None:
+            status = self.default_status
+        if not self.produces_json and isinstance(data, (str, bytes)):
+            return Response(data, status=status, mimetype=self.produces, headers=headers)
+        checkers = self.response_checkers
+        if status in checkers:
+            checker = checkers[status]
+        elif "default" in checkers:
+            checker = checkers["default"]
+        else:
+            raise BadResponse(f"{self.operation.name} returned status {status}, which its spec does not declare")
+        if checker is None:
+            if data is not None:
+                raise BadResponse(f"{self.operation.name} returned a body for status {status}, for which its spec declares none")
+            empty = Response(b"", status=status, headers=headers)
+            del empty.headers["Content-Type"]  # no body, no type (not werkzeug's default text/html)
+            return empty
+        try:
+            if not checker.is_valid(data):
+                problems = checker.problems(data)
+                detail = "; ".join(f"{p['field'] or '/'}: {p['message']}" for p in problems)
+                raise BadResponse(f"{self.operation.name} returned a {status} body that breaks its spec: {detail}")
+            return Response(orjson.dumps(data), status=status, mimetype=JSON_MIME, headers=headers)
+        except (TypeError, ValueError) as exc:  # a Python object JSON has no form for (a set, bytes...)
+            raise BadResponse(f"{self.operation.name} returned a {status} body that is not JSON: {exc}") from None
+

@@ -1,0 +1,108 @@
+"""macaron's own view of an API, whatever spec format it came from.
+
+A ``load_spec`` implementation turns a spec file into an :class:`Api`. Schemas in
+it are JSON Schema (draft 4 vocabulary) whose references all read
+``#/definitions/<Name>`` and point into :attr:`Api.definitions`; nullability is
+already folded into ``type`` lists. So the engine never looks at Swagger 2.0 or
+OpenAPI 3 syntax, and a loader for another format only has to produce these.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PARAMETER_LOCATIONS = ("path", "query", "header", "body", "formData")
+
+
+def python_name(name: str, lower: bool = False) -> str:
+    """A spec name made into a Python identifier: ``X-Request-Id`` -> ``x_request_id`` (headers)."""
+    safe = re.sub(r"\W", "_", name.lower() if lower else name)
+    if not safe or safe[0].isdigit():
+        safe = "_" + safe
+    if keyword.iskeyword(safe):
+        safe += "_"
+    return safe
+
+
+class SpecError(Exception):
+    """A spec that cannot be served. The message names the file, the JSON path and the operation."""
+
+    def __init__(self, file: Path | str, pointer: str, message: str, operation: str | None = None) -> None:
+        self.file = str(file)
+        self.pointer = pointer or "/"
+        self.operation = operation
+        self.reason = message
+        where = f"{self.file}: at {self.pointer}"
+        if operation:
+            where += f" (operation {operation})"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass
+class Parameter:
+    name: str
+    location: str  # one of PARAMETER_LOCATIONS
+    python_name: str
+    required: bool
+    schema: dict[str, Any]
+    collection_format: str | None = None  # csv, ssv, tsv, pipes, multi (arrays outside the body)
+    default: Any = None
+    has_default: bool = False
+    is_file: bool = False
+
+
+@dataclass
+class Response:
+    status: int | str  # an HTTP status, or "default"
+    schema: dict[str, Any] | None
+    description: str = ""
+
+
+@dataclass
+class Operation:
+    api: str
+    method: str  # lower case
+    path: str  # full path, basePath included, with {name} placeholders
+    operation_id: str | None
+    handler: str | None  # dotted path of the function that serves it
+    decorators: list[str]
+    parameters: list[Parameter]
+    responses: dict[int | str, Response]
+    consumes: list[str]
+    produces: list[str]
+    security: list[dict[str, list[str]]]
+    extensions: dict[str, Any]
+    file: Path
+    pointer: str  # JSON pointer of the operation in its file
+    summary: str = ""
+    tags: list[str] = field(default_factory=list)
+    security_definitions: dict[str, dict[str, Any]] = field(default_factory=dict)  # the API's, which ``security`` names
+    security_pointer: str = "/securityDefinitions"  # where the spec format keeps them, for error messages
+
+    @property
+    def name(self) -> str:
+        return self.operation_id or f"{self.method.upper()} {self.path}"
+
+    def error(self, message: str, pointer: str | None = None) -> SpecError:
+        """A SpecError located at this operation."""
+        return SpecError(self.file, pointer or self.pointer, message, self.name)
+
+
+@dataclass
+class Api:
+    name: str
+    file: Path
+    version: str
+    title: str
+    base_path: str
+    operations: list[Operation]
+    definitions: dict[str, dict[str, Any]]
+    security_definitions: dict[str, dict[str, Any]]
+    document: dict[str, Any]  # the spec as loaded, for /docs and tools
+    format: str = "swagger-2.0"
+    # Other files the spec's $refs read: shared fragments in apis/ are not served as APIs of their own.
+    includes: list[Path] = field(default_factory=list)

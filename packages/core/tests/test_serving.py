@@ -1,0 +1,132 @@
+"""Serving for real: examples/helloworld under gunicorn over HTTP, and the macaron command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from macaron_cli import run_macaron
+from servers import executable, free_port, gunicorn_service, stop_process, wait_for_http
+
+ROOT = Path(__file__).resolve().parents[3]
+HELLOWORLD = ROOT / "examples" / "helloworld"
+
+
+@pytest.fixture(scope="module")
+def helloworld() -> Iterator[str]:
+    with gunicorn_service(HELLOWORLD) as url:
+        yield url
+
+
+def test_helloworld_path_query_and_header_parameters(helloworld: str) -> None:
+    response = requests.get(f"{helloworld}/v1/hello/Ann", params={"lang": "en,fr", "times": "2"}, headers={"x-caller": "tests"}, timeout=5)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"greetings": ["Hello, Ann!", "Bonjour, Ann!", "Hello, Ann!", "Bonjour, Ann!"], "caller": "tests"}
+    assert requests.get(f"{helloworld}/v1/hello/Ann", timeout=5).json() == {"greetings": ["Hello, Ann!"], "caller": None}
+
+
+def test_helloworld_rejects_bad_parameters_all_at_once(helloworld: str) -> None:
+    response = requests.get(f"{helloworld}/v1/hello/Ann", params={"lang": "en,de", "times": "9"}, timeout=5)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "INVALID_PARAMETER"
+    assert {problem["field"] for problem in body["errors"]} == {"/query/lang/1", "/query/times"}
+
+
+def test_helloworld_body_as_model_with_x_parent_and_custom_error(helloworld: str) -> None:
+    response = requests.post(f"{helloworld}/v1/questions", json={"text": "Is it raining?", "tags": ["weather"]}, timeout=5)
+    assert response.status_code == 201, response.text
+    assert response.json() == {"text": "Yes.", "question": {"text": "Is it raining?", "tags": ["weather"]}}
+    response = requests.post(f"{helloworld}/v1/questions", json={"text": "Really?!"}, timeout=5)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "RHETORICAL_QUESTION"
+    assert body["user_message"] == "That one needs no answer."
+    response = requests.post(f"{helloworld}/v1/questions", json={"text": "", "asked_at": "noon"}, timeout=5)
+    assert response.status_code == 400
+    assert {problem["field"] for problem in response.json()["errors"]} == {"/body/text", "/body/asked_at"}
+
+
+def test_helloworld_upload(helloworld: str) -> None:
+    response = requests.post(
+        f"{helloworld}/v1/upload",
+        data={"caption": "a note"},
+        files={"file": ("note.txt", b"twelve bytes", "text/plain")},
+        timeout=5,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"caption": "a note", "filename": "note.txt", "content_type": "text/plain", "size": 12}
+
+
+def test_helloworld_builtins_and_errors(helloworld: str) -> None:
+    assert requests.get(f"{helloworld}/ping", timeout=5).json() == {}
+    version = requests.get(f"{helloworld}/version", timeout=5).json()
+    assert version["name"] == "helloworld" and "helloworld" in version["apis"]
+    response = requests.get(f"{helloworld}/nope", timeout=5)
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json()["error"] == "NOT_FOUND"
+    response = requests.post(f"{helloworld}/v1/questions", data="{", headers={"Content-Type": "application/json"}, timeout=5)
+    assert (response.status_code, response.json()["error"]) == (400, "MALFORMED_JSON")
+
+
+def serve(*args: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("MACARON_")}
+    process = subprocess.Popen(
+        [executable("macaron"), "serve", str(HELLOWORLD), "--port", str(port), *args],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("args", [("--prod", "--workers", "1"), ()], ids=["prod", "dev"])
+def test_macaron_serve(args: tuple[str, ...]) -> None:
+    process, url = serve(*args)
+    try:
+        wait_for_http(url + "/ping", process=process)
+        assert requests.get(url + "/ping", timeout=5).json() == {}
+        assert requests.get(url + "/v1/hello/Bo", timeout=5).json() == {"greetings": ["Hello, Bo!"], "caller": None}
+    finally:
+        stop_process(process)
+
+
+def test_macaron_validate(tmp_path: Path) -> None:
+    result = run_macaron("validate", str(HELLOWORLD))
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
+    broken = tmp_path / "broken"
+    (broken / "apis").mkdir(parents=True)
+    (broken / "macaron.yaml").write_text("name: broken\n")
+    (broken / "apis" / "shop.yaml").write_text(
+        "swagger: '2.0'\ninfo: {title: shop, version: '1'}\npaths:\n  /items:\n    get:\n      operationId: listItems\n"
+        "      x-bind-server: shop_missing.list_items\n      responses: {200: {description: ok}}\n"
+    )
+    result = run_macaron("validate", str(broken))
+    assert result.returncode != 0
+    assert "shop.yaml" in result.stderr
+    assert "listItems" in result.stderr
+    assert "shop_missing" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_macaron_routes() -> None:
+    result = run_macaron("routes", str(HELLOWORLD))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.split()[:4] == ["GET", "/v1/hello/{name}", "sayHello", "helloworld.api.say_hello"] for line in lines), result.stdout
+    assert any(line.split()[:2] == ["POST", "/v1/questions"] for line in lines)
+    assert any(line.split()[:2] == ["GET", "/ping"] for line in lines)
+
+
+def test_macaron_validate_thorough_runs_swagger_spec_validator_too() -> None:
+    result = run_macaron("validate", "--thorough", str(HELLOWORLD))
+    assert result.returncode == 0, result.stderr
+    assert "all bound. OK" in result.stdout

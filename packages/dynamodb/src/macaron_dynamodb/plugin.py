@@ -1,0 +1,75 @@
+"""The macaron plugin: ``persist_model`` for definitions marked ``x-persist``, and the ``macaron dynamodb`` commands."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from macaron import hookimpl
+from macaron.config import Config
+from macaron.models import apis
+from macaron.spec import Api, SpecError
+from macaron_dynamodb.codec import DecoderFactory
+from macaron_dynamodb.settings import BACKEND, NotOurs, parse
+
+if TYPE_CHECKING:
+    import click
+
+    from macaron_dynamodb.persistence import Table
+
+
+def _definitions(model: type, api: Api | None) -> dict[str, dict[str, Any]]:
+    # $refs inside a definition resolve among the API's definitions, the non-object ones included.
+    if api is not None:
+        return api.definitions
+    try:
+        models = getattr(apis, model._api)  # type: ignore[attr-defined]
+    except AttributeError:
+        return {}
+    return {cls._name: cls._schema for cls in models}
+
+
+def persist(model: type, definition: dict[str, Any], config: Config, api: Api | None = None) -> Table:
+    """Give ``model`` its table and methods; raises SpecError or ConfigError at start-up."""
+    # pynamodb and botocore load here, not with the plugin: every `macaron` command and
+    # every service without x-persist would pay half a second for them otherwise.
+    from macaron_dynamodb.backend import Settings, backend_for
+    from macaron_dynamodb.persistence import METHODS, Table, attach
+
+    decoders = DecoderFactory(_definitions(model, api))
+    properties = decoders.properties(definition)
+    name = getattr(model, "_name", model.__name__)
+    where = str(api.file) if api is not None else f"API '{getattr(model, '_api', '?')}'"
+    try:
+        spec = parse(definition.get("x-persist"), model, properties, where)
+    except NotOurs as exc:
+        raise SpecError(
+            where,
+            f"/definitions/{name}/x-persist/backend",
+            f"backend '{exc}' is not installed (macaron-dynamodb handles backend '{BACKEND}')",
+        ) from None
+    attributes = {getattr(model, "_attributes", {}).get(prop, prop) for prop in properties} | set(getattr(model, "_attributes", {}))
+    clashes = sorted(set(METHODS) & (attributes | set(properties)))
+    if clashes:
+        raise SpecError(
+            where,
+            f"/definitions/{name}/properties/{clashes[0]}",
+            f"propert{'ies' if len(clashes) > 1 else 'y'} {', '.join(clashes)} would hide the persistence method"
+            f"{'s' if len(clashes) > 1 else ''} of the same name: rename {'them' if len(clashes) > 1 else 'it'}",
+        )
+    table = Table(model, spec, backend_for(Settings.from_config(config)), decoders.item_decoder(definition))  # type: ignore[arg-type]
+    attach(model, table)  # type: ignore[arg-type]
+    return table
+
+
+@hookimpl(trylast=True)
+def persist_model(model: type, definition: dict[str, Any], api: Api, config: Config) -> bool | None:
+    # trylast: another backend installed alongside gets the first look at every x-persist.
+    persist(model, definition, config, api)
+    return True
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    from macaron_dynamodb.cli import dynamodb
+
+    cli.add_command(dynamodb)

@@ -1,0 +1,1 @@
+"""A service with seeded bugs, for macaron-unit's tests."""

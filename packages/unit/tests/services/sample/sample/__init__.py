@@ -1,0 +1,1 @@
+"""A correct service for macaron-unit's tests."""
