@@ -35,7 +35,9 @@ def write(key, **values):
     task = current_task()
     values.update(user_id=get_userid(), request_id=get_request_id(), pid=os.getpid(),
                   thread=threading.current_thread().name, attempt=task.attempt if task else None)
-    (OUTBOX / f"{key}.json").write_text(json.dumps(values))
+    # Written aside, then renamed: the test sees the whole file or none.
+    (OUTBOX / f"{key}.tmp").write_text(json.dumps(values))
+    os.replace(OUTBOX / f"{key}.tmp", OUTBOX / f"{key}.json")
 
 
 @asynctask

@@ -32,8 +32,10 @@ def note(key, item, seconds=0.0):
     time.sleep(seconds)
     path = OUTBOX / f"{key}.json"
     runs = json.loads(path.read_text())["runs"] if path.exists() else 0
-    path.write_text(json.dumps({"user_id": get_userid(), "request_id": get_request_id(), "item": [type(item).__name__, item.n],
-                                "pid": os.getpid(), "runs": runs + 1}))
+    # Written aside, then renamed: the test sees the whole file or none.
+    path.with_suffix(".tmp").write_text(json.dumps({"user_id": get_userid(), "request_id": get_request_id(),
+                                                    "item": [type(item).__name__, item.n], "pid": os.getpid(), "runs": runs + 1}))
+    os.replace(path.with_suffix(".tmp"), path)
 
 
 def run(n):

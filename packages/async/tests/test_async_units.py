@@ -138,6 +138,7 @@ def test_settings_defaults() -> None:
     assert settings.queue == "shop"
     assert settings.visibility_timeout == 3600
     assert settings.sweep_interval == 60
+    assert settings.sweep_lock_expiry == 120  # a worker killed mid-sweep delays recovery by 2 minutes, not kombu's 5
 
 
 @pytest.mark.parametrize(

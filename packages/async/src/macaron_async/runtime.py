@@ -48,6 +48,10 @@ def build_celery(settings: AsyncSettings, name: str) -> Celery:
             "visibility_timeout": settings.visibility_timeout,
             "unacked_restore_interval": settings.sweep_interval,
             "unacked_restore_throttle": 1,
+            # A sweep holds a lock in Redis; a worker killed during its sweep leaves it held until it expires,
+            # and kombu's 5-minute expiry would keep every worker from recovering tasks that long. Restores are
+            # transactions in Redis, so an expired lock is harmless: two sweeps cannot restore a task twice.
+            "unacked_mutex_expire": settings.sweep_lock_expiry,
         }
     extra = dict(settings.celery)
     transport.update(extra.pop("broker_transport_options", None) or {})

@@ -57,6 +57,11 @@ class AsyncSettings:
             return self.restore_interval
         return min(60.0, max(1.0, self.visibility_timeout / 4))
 
+    @property
+    def sweep_lock_expiry(self) -> int:
+        """Seconds before the lock of a sweep that never finished (its worker died) lets another worker sweep."""
+        return max(5, round(2 * self.sweep_interval))
+
 
 _KEYS = ("mode", "broker_url", "result_backend", "queue", "visibility_timeout", "restore_interval", "prefetch_multiplier", "imports", "celery")
 
