@@ -173,3 +173,81 @@ def test_request_id_round_trip_and_request_log_over_gunicorn(services: ServiceMa
     assert f"[{fresh.headers['X-Request-ID']} -] GET /things/6 200" in log
     (report,) = [json.loads(line) for line in report_file.read_text().splitlines()]
     assert (report["request"]["id"], report["user"]["id"], report["exception"]["type"]) == ("gunicorn-crash-2", "u-1", "ValueError")
+
+
+STREAM_SPEC = """
+paths:
+  /feed:
+    get:
+      x-bind-server: HANDLERS.feed
+      produces: [text/plain]
+      parameters:
+        - {name: lines, in: query, type: integer, default: 3}
+      responses:
+        200: {description: lines made while the body is sent, schema: {type: string}}
+  /broken:
+    get:
+      x-bind-server: HANDLERS.broken
+      produces: [text/plain]
+      responses:
+        200: {description: a body that fails half-way, schema: {type: string}}
+  /who:
+    get:
+      x-bind-server: HANDLERS.who
+      responses:
+        200: {description: who the server thinks is calling, schema: {type: object}}
+"""
+
+STREAM_HANDLERS = """
+import logging
+from flask import Response
+from macaron import context
+
+log = logging.getLogger("feed")
+
+
+def feed(lines):
+    context.update(user_id="streamer")
+
+    def body():
+        for n in range(lines):
+            log.info("line %d", n)
+            yield f"{n} {context.get_request_id()} {context.get_userid()}\\n"
+
+    return Response(body(), mimetype="text/plain")
+
+
+def broken():
+    def body():
+        yield "first\\n"
+        raise RuntimeError("the feed ran dry")
+
+    return Response(body(), mimetype="text/plain")
+
+
+def who():
+    return {"user": context.get_userid()}
+"""
+
+
+def test_a_streamed_body_is_made_in_its_request_context_and_logged_after_it(services: ServiceMaker, tmp_path: Path) -> None:
+    root = services.write(
+        STREAM_SPEC, STREAM_HANDLERS, config={"log_level": "info", "error_reporter": "file_reporter.write"}, files={"file_reporter.py": REPORTER}
+    )
+    output, report_file = tmp_path / "server.log", tmp_path / "reports.jsonl"
+    with gunicorn_service(root, env={"REPORT_FILE": str(report_file)}, output=output, workers=1) as url:
+        streamed = requests.get(f"{url}/feed?lines=3", headers={"X-Request-ID": "stream-1"}, timeout=10)
+        after = requests.get(f"{url}/who", timeout=10)
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):  # the 200 status line was sent; the body breaks off
+            requests.get(f"{url}/broken", headers={"X-Request-ID": "stream-2"}, timeout=10)
+    assert streamed.status_code == 200
+    assert streamed.text.splitlines() == ["0 stream-1 streamer", "1 stream-1 streamer", "2 stream-1 streamer"]
+    assert after.json() == {"user": None}  # the streamed request's identity did not stay on the worker
+    log = output.read_text()
+    assert "[stream-1 streamer] line 2" in log, log
+    # The request line comes once the body is sent, so its time covers the whole stream.
+    assert log.index("[stream-1 streamer] line 2") < log.index("GET /feed 200"), log
+    # A body that breaks half-way is a crash: reported with its request id, logged as a 500.
+    (report,) = [json.loads(line) for line in report_file.read_text().splitlines()]
+    assert report["request"]["id"] == "stream-2" and report["exception"]["type"] == "RuntimeError", report
+    assert "GET /broken 500" in log, log

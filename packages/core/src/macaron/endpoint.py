@@ -25,6 +25,7 @@ from macaron.errors import (
     ValidationError,
 )
 from macaron.models import Model, _identity, copy_wire, to_wire
+from macaron.reporting import STREAMED_KEY
 from macaron.schemas import Checker, ModelFactory
 from macaron.spec import Operation, Parameter
 
@@ -300,6 +301,8 @@ class Endpoint:
 
     def respond(self, result: Any) -> Any:
         if isinstance(result, WerkzeugResponse):
+            if result.is_streamed:  # the request middleware keeps the call context for the body
+                request.environ[STREAMED_KEY] = True
             return result
         status: int | None = None
         headers = None

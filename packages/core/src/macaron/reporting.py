@@ -44,6 +44,7 @@ EXTENSION = "macaron.reporting"
 START_KEY = "macaron.start"  # perf_counter() when the request arrived
 SLOW_KEY = "macaron.slow_ms"  # the request's own slow-call threshold, set by @report_slow
 REPORTED_KEY = "macaron.reported"  # a crash report was made for this request
+STREAMED_KEY = "macaron.streamed"  # the handler returned a streamed response: its body is made after the middleware returns
 
 REDACTED = "[redacted]"
 _SECRET_NAME = re.compile(r"token|secret|passw|pwd|api.?key|auth|signature|session|cookie|credential|jwt|^(key|sig|code)$", re.IGNORECASE)

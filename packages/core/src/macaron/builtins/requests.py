@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from random import getrandbits
 from time import perf_counter
 from typing import Any
@@ -32,7 +32,7 @@ MAX_CHAIN = 32
 # Ids in logs and headers must stay one token: no spaces, quotes or line breaks; anything else is replaced.
 _SANE_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._:=+/-]{{0,{MAX_LENGTH - 1}}}")
 _sane = _SANE_ID.fullmatch
-START_KEY, SLOW_KEY, REPORTED_KEY = _reporting.START_KEY, _reporting.SLOW_KEY, _reporting.REPORTED_KEY
+START_KEY, SLOW_KEY, REPORTED_KEY, STREAMED_KEY = _reporting.START_KEY, _reporting.SLOW_KEY, _reporting.REPORTED_KEY, _reporting.STREAMED_KEY
 
 request_log = logging.getLogger("macaron.request")
 
@@ -98,6 +98,10 @@ class RequestMiddleware:
             finally:
                 end(token)
             raise
+        if STREAMED_KEY in environ:  # a body produced after this returns: keep its context until it is sent
+            streamed = StreamedBody(response, current(), lambda broke: self.finish(environ, "500" if broke else status, start, broke))
+            end(token)
+            return streamed
         # The common case (2xx-4xx, no threshold, log quiet) does nothing more than end the context.
         if status[:1] == "5" or self.slow_ms is not None or SLOW_KEY in environ or request_log.isEnabledFor(logging.INFO):
             try:
@@ -124,6 +128,52 @@ class RequestMiddleware:
             code = int(status_line[:3] or 500)
             ms = round(elapsed * 1000.0, 2)
             request_log.info("%s %s %s %.2fms", method, path, code, ms, extra={"method": method, "path": path, "status": code, "ms": ms})
+
+
+class StreamedBody:
+    """A response body produced while the server sends it: each chunk is made in the request's call context.
+
+    A handler that returns a streamed ``Response`` (a generator, ``send_file``)
+    has its body made after the middleware has returned. Without this, ``get_userid()`` and the request id would be gone
+    in the generator, and the request's log line would come before its body.
+    The context is set only while a chunk is made, so it cannot leak into the
+    server's code between chunks. A body that raises half-way is logged and
+    reported as a 500, though the client already has its 200 status line.
+    """
+
+    def __init__(self, body: Iterable[bytes], context: CallContext, finish: Callable[[BaseException | None], None]) -> None:
+        self.body = body
+        self.context = context
+        self.finish = finish
+        self.broke: BaseException | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        chunks = iter(self.body)
+        while True:
+            token = begin(self.context)
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except BaseException as exc:
+                self.broke = exc
+                raise
+            finally:
+                end(token)
+            yield chunk
+
+    def close(self) -> None:
+        """Called by the WSGI server once the body is sent (or the client went away): the log line and reports."""
+        token = begin(self.context)
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            try:
+                self.finish(self.broke)
+            finally:
+                end(token)
 
 
 @hookimpl
