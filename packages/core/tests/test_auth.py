@@ -74,6 +74,12 @@ paths:
       operationId: open
       x-bind-server: HANDLERS.me
 {RESPONSE}
+  /admin:
+    get:
+      operationId: admin
+      x-bind-server: HANDLERS.me
+      security: [{{jwt: [admin]}}]
+{RESPONSE}
 """
 
 
@@ -377,7 +383,6 @@ paths:
     [
         ("jwt: {type: apiKey, in: header, name: Authorization}", "[{jtw: []}]", "scheme 'jtw', which the spec does not define"),
         ("basic: {type: basic}", "[{basic: []}]", "macaron cannot check security scheme 'basic'"),
-        ("jwt: {type: apiKey, in: header, name: Authorization, x-macaron-auth: jwt}", "[{jwt: [admin]}]", "lists scopes"),
         (
             "{jwt: {type: apiKey, in: header, name: Authorization}, other: {type: basic, x-macaron-auth: external}}",
             "[{jwt: []}, {other: []}]",
@@ -553,3 +558,8 @@ def test_tokens_over_real_gunicorn(services: ServiceMaker, monkeypatch: pytest.M
             assert session.get(f"{url}/open", timeout=30).json()["user"] is None
             expired = session.get(f"{url}/me", headers=bearer(hs256(exp=int(time.time()) - 60)), timeout=30)
             assert expired.json()["error"] == "TOKEN_EXPIRED"
+            # Scopes (test_auth_scopes.py has the rules): the 403 and its challenge as they reach a client.
+            lacking = session.get(f"{url}/admin", headers=bearer(token), timeout=30)
+            assert (lacking.status_code, lacking.json()["error"]) == (403, "INSUFFICIENT_SCOPE")
+            assert lacking.headers["WWW-Authenticate"] == 'Bearer error="insufficient_scope", scope="admin"'
+            assert session.get(f"{url}/admin", headers=bearer(generate_token("grace", scopes=["admin"])), timeout=30).status_code == 200

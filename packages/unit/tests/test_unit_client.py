@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import jwt
 import pytest
 from unit_support import HELLOWORLD, SAMPLE, clean_environment
 
@@ -118,6 +119,15 @@ def test_generate_test_token_leaves_the_process_config_alone() -> None:
         assert macaron_config.get_config() is mine
     finally:
         macaron_config.set_config(None)
+
+
+def test_test_tokens_can_carry_scopes(sample: Client) -> None:
+    def scope_of(token: str | None) -> object:
+        return jwt.decode(token or "", options={"verify_signature": False}).get("scope")
+
+    assert scope_of(generate_test_token(service=SAMPLE, scopes=["pets:read", "admin"])) == "pets:read admin"
+    assert scope_of(sample.authenticated("ada", scopes=["pets:write"], service=str(SAMPLE)).token) == "pets:write"
+    assert scope_of(generate_test_token(service=SAMPLE)) is None
 
 
 def test_assert_requires_auth(sample: Client) -> None:

@@ -17,6 +17,11 @@ Configuration (``macaron.yaml``; docs/auth.md has the details):
 Every check passes an explicit one-algorithm list to PyJWT, so ``alg: none`` and
 algorithm-confusion tokens (an HS256 token "signed" with the RSA public key) fail
 with ``TOKEN_INVALID``.
+
+Scopes (OAuth2 style): an operation whose spec ``security`` lists scopes, or a
+handler under ``requires_auth(scopes=[...])``, needs a token granting them, read
+from its ``scope`` claim (else ``scp``; see :func:`token_scopes`). A valid token
+that lacks one gets 403 ``INSUFFICIENT_SCOPE``.
 """
 
 from __future__ import annotations
@@ -26,9 +31,9 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, NamedTuple, TypeVar, cast, overload
 from urllib.parse import unquote
 
 import jwt
@@ -64,6 +69,11 @@ REGISTERED_CLAIMS = ("iss", "sub", "aud", "iat", "nbf", "exp")
 COOKIE = "token"
 VERIFIED_CACHE_SIZE = 4096
 ENV_VARIABLE_LIKE = re.compile(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+")
+# Where a token keeps its scopes, the first present wins: ``scope`` is the registered claim (RFC 8693 §4.2,
+# RFC 9068), ``scp`` what Azure AD and Okta write.
+SCOPE_CLAIMS = ("scope", "scp")
+# RFC 6749 §3.3 scope-token: printable ASCII but space, quote and backslash, so a name always fits a WWW-Authenticate header.
+SCOPE_NAME = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
 
 
 # -- errors -----------------------------------------------------------------------------
@@ -106,6 +116,28 @@ class TokenWrongIssuer(AuthError):
     code = "TOKEN_WRONG_ISSUER"
 
 
+class InsufficientScope(MacaronException):
+    """The token is valid but does not grant a scope the operation needs: 403, not 401 (RFC 6750 §3.1).
+
+    ``scopes`` go to the ``WWW-Authenticate`` challenge's ``scope`` attribute: the
+    scopes a token needs here, for the client to ask its authorization server for.
+    """
+
+    code = "INSUFFICIENT_SCOPE"
+    status = 403
+
+    def __init__(self, description: str = "", *, scopes: Iterable[str] = (), user_message: str | None = None, **extra: Any) -> None:
+        super().__init__(description, user_message=user_message, **extra)
+        self.scopes = scope_names(scopes, "InsufficientScope scopes")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        challenge = 'Bearer error="insufficient_scope"'
+        if self.scopes:
+            challenge += f', scope="{" ".join(self.scopes)}"'
+        return {"WWW-Authenticate": challenge}
+
+
 # -- settings, computed once per configuration ------------------------------------------
 
 
@@ -124,7 +156,15 @@ class AuthSettings:
     algorithms: list[str]  # always exactly the configured one: never what the token's header asks for
     options: dict[str, Any]
     decoder: jwt.PyJWT
-    verified: dict[str, tuple[int, dict[str, Any]]]  # token -> (exp, claims) of tokens that passed every check
+    verified: dict[str, Verified]  # tokens that passed every check
+
+
+class Verified(NamedTuple):
+    """A token that passed every check, with what the per-request path needs worked out once."""
+
+    exp: int
+    claims: dict[str, Any]  # never handed out as is: callers get a copy
+    scopes: frozenset[str]
 
 
 def is_configured(config: Config) -> bool:
@@ -287,11 +327,19 @@ def _load_jwks(config: Config, value: str, algorithm: str) -> dict[str | None, j
 # -- issuing ----------------------------------------------------------------------------
 
 
-def generate_token(user_id: str | int, expire_in: int | None = None, data: dict[str, Any] | None = None) -> str:
+def generate_token(
+    user_id: str | int,
+    expire_in: int | None = None,
+    data: dict[str, Any] | None = None,
+    *,
+    scopes: Iterable[str] | None = None,
+) -> str:
     """A signed JWT for ``user_id`` (its ``sub``), valid ``expire_in`` seconds (default ``jwt_token_timeout``).
 
     ``data`` adds claims; it is not modified, and may not set the registered
     claims this function sets (iss, sub, aud, iat, nbf, exp).
+    ``scopes`` (a list of scope names) are written as the ``scope`` claim, space-separated;
+    ``data`` may then not hold ``scope`` or ``scp`` too.
     """
     if user_id is None or user_id == "":
         raise ValueError("generate_token needs a user id")
@@ -303,6 +351,13 @@ def generate_token(user_id: str | int, expire_in: int | None = None, data: dict[
     clash = sorted(set(extra) & set(REGISTERED_CLAIMS))
     if clash:
         raise ValueError(f"generate_token sets {', '.join(clash)} itself; remove {'them' if len(clash) > 1 else 'it'} from data")
+    if scopes is not None:
+        names = scope_names(scopes, "generate_token scopes")
+        both = [claim for claim in SCOPE_CLAIMS if claim in extra]
+        if both:
+            raise ValueError(f"generate_token got scopes and a '{both[0]}' claim in data; give the scopes one way")
+        if names:
+            extra["scope"] = " ".join(names)
     now = int(time.time())
     claims: dict[str, Any] = {
         **extra,
@@ -319,6 +374,71 @@ def generate_token(user_id: str | int, expire_in: int | None = None, data: dict[
     return jwt.encode(claims, current.signing_key, algorithm=current.algorithm, headers=headers)
 
 
+# -- scopes -----------------------------------------------------------------------------
+
+
+def scope_names(scopes: Iterable[str], what: str) -> list[str]:
+    """``scopes`` as a list without repeats, each checked to be a scope name (ValueError, TypeError)."""
+    if isinstance(scopes, str):
+        # A string is iterable too: "admin" would silently become the scopes a, d, m, i, n.
+        raise TypeError(f"{what} must be a list of scope names, not the string {scopes!r}")
+    names: list[str] = []
+    for name in scopes:
+        if not isinstance(name, str) or not SCOPE_NAME.fullmatch(name):
+            raise ValueError(f"{what}: {name!r} is not a scope name (printable ASCII, no space, '\"' or '\\', RFC 6749 §3.3)")
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def token_scopes(claims: Mapping[str, Any]) -> frozenset[str]:
+    """The scopes a token's claims grant.
+
+    Read from ``scope`` (RFC 8693, RFC 9068: a space-separated string) or, when the
+    token has no ``scope`` claim, from ``scp`` (a list of strings, or a
+    space-separated string). ``scope`` wins when both are present: it is the
+    registered claim, and merging the two could grant what neither meant. Either may
+    be a string or a list of strings; a claim of any other shape grants no scope.
+    """
+    for claim in SCOPE_CLAIMS:
+        if claim in claims:
+            value = claims[claim]
+            if isinstance(value, str):
+                return frozenset(value.split())
+            return frozenset(value) if _is_scope_claim(value) else frozenset()
+    return frozenset()
+
+
+def _is_scope_claim(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(item, str) for item in value))
+
+
+def get_scopes() -> frozenset[str]:
+    """The scopes of the caller's token (see :func:`token_scopes`); empty when anonymous."""
+    return token_scopes(context.get_claims())
+
+
+def _insufficient(alternatives: tuple[frozenset[str], ...], verified: Verified) -> InsufficientScope:
+    missing = [sorted(needed - verified.scopes) for needed in alternatives]
+    # The challenge names one set of scopes: those of the alternative the token comes closest to (first on a tie).
+    closest = min(range(len(alternatives)), key=lambda index: len(missing[index]))
+    granted = ", ".join(sorted(verified.scopes)) or "none"
+    note = ""
+    claim = next((name for name in SCOPE_CLAIMS if name in verified.claims), None)
+    if claim is not None and not _is_scope_claim(verified.claims[claim]):
+        note = f" (its '{claim}' claim is neither a space-separated string nor a list of strings)"
+    if len(alternatives) == 1:
+        needs = missing[0]
+        description = f"the token lacks scope{'s' if len(needs) > 1 else ''} {_quoted(needs)}, which this operation requires"
+    else:
+        description = "the token lacks the scopes of every alternative this operation accepts: " + ", or ".join(_quoted(needs) for needs in missing)
+    return InsufficientScope(f"{description}; the token's scopes: {granted}{note}", scopes=sorted(alternatives[closest]))
+
+
+def _quoted(names: list[str]) -> str:
+    return " and ".join(f"'{name}'" for name in names)
+
+
 # -- checking ---------------------------------------------------------------------------
 
 
@@ -331,14 +451,18 @@ def verify_token(token: str, config: Config | None = None) -> dict[str, Any]:
 
 
 def _verify(token: str, current: AuthSettings) -> dict[str, Any]:
+    return dict(_verified(token, current).claims)
+
+
+def _verified(token: str, current: AuthSettings) -> Verified:
     # A token already verified (same bytes, so same signature) needs only its expiry checked again:
     # PyJWT's decoding and signature check cost far more than the rest of a request.
     known = current.verified.get(token)
     if known is not None:
-        if _now() > known[0] + current.leeway:
+        if _now() > known.exp + current.leeway:
             current.verified.pop(token, None)
             raise TokenExpired("the token expired")
-        return dict(known[1])
+        return known
     key: Any = current.verify_key
     if current.jwks is not None:
         try:
@@ -384,8 +508,9 @@ def _verify(token: str, current: AuthSettings) -> dict[str, Any]:
         raise TokenInvalid(f"the token cannot be decoded: {exc}") from None
     if len(current.verified) >= VERIFIED_CACHE_SIZE:
         current.verified.clear()  # a crude bound: at worst, tokens are verified again
-    current.verified[token] = (int(claims["exp"]), claims)
-    return dict(claims)
+    verified = Verified(int(claims["exp"]), claims, token_scopes(claims))
+    current.verified[token] = verified
+    return verified
 
 
 def _claim_of(exc: Exception) -> str:
@@ -432,7 +557,7 @@ def _call_as(handler: Callable[..., Any], args: Any, kwargs: Any, user_id: Any, 
         return handler(*args, **kwargs)
 
 
-def _guard(handler: F, required: bool) -> F:
+def _guard(handler: F, required: bool, scopes: tuple[frozenset[str], ...] = ()) -> F:
     @functools.wraps(handler)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         current = settings()
@@ -441,16 +566,46 @@ def _guard(handler: F, required: bool) -> F:
             if required:
                 raise _missing(current)
             return _call_as(handler, args, kwargs, None, None, {})
-        claims = _verify(token, current)
-        return _call_as(handler, args, kwargs, claims["sub"], token, claims)
+        verified = _verified(token, current)
+        if scopes and not any(needed <= verified.scopes for needed in scopes):
+            raise _insufficient(scopes, verified)
+        return _call_as(handler, args, kwargs, verified.claims["sub"], token, dict(verified.claims))
 
     guarded.macaron_auth = "required" if required else "optional"  # type: ignore[attr-defined]
     return cast(F, guarded)
 
 
-def requires_auth(handler: F) -> F:
-    """Serve the handler only to requests with a valid JWT (401 otherwise); usable as ``x-decorate-server``."""
-    return _guard(handler, required=True)
+def security_guard(*, required: bool = True, scopes: Iterable[Iterable[str]] = ()) -> Callable[[F], F]:
+    """The decorator that enforces an operation's spec ``security`` (built-in plugin ``auth``).
+
+    ``scopes`` are alternatives, each a set of scopes that are all needed: a token
+    granting any one set passes (403 ``INSUFFICIENT_SCOPE`` otherwise). No
+    alternatives, or an empty one, means no scope is needed. With ``required``
+    false a request without a token is served anonymously; a token it sends is
+    still checked, scopes included.
+    """
+    alternatives = tuple(frozenset(scope_names(names, "security_guard scopes")) for names in scopes)
+    if frozenset() in alternatives:
+        alternatives = ()  # an alternative that needs no scope: any valid token will do
+    return lambda handler: _guard(handler, required, alternatives)
+
+
+@overload
+def requires_auth(handler: F, *, scopes: Iterable[str] | None = None) -> F: ...
+
+
+@overload
+def requires_auth(handler: None = None, *, scopes: Iterable[str] | None = None) -> Callable[[F], F]: ...
+
+
+def requires_auth(handler: F | None = None, *, scopes: Iterable[str] | None = None) -> F | Callable[[F], F]:
+    """Serve the handler only to requests with a valid JWT (401 otherwise); usable as ``x-decorate-server``.
+
+    ``@requires_auth(scopes=["pets:write"])`` also needs the token to grant every
+    one of these scopes (403 ``INSUFFICIENT_SCOPE`` otherwise).
+    """
+    decorator: Callable[[F], F] = security_guard(required=True, scopes=[scopes] if scopes is not None else ())
+    return decorator if handler is None else decorator(handler)
 
 
 def optional_auth(handler: F) -> F:
@@ -461,16 +616,20 @@ def optional_auth(handler: F) -> F:
 __all__ = [
     "AuthError",
     "AuthorizationHeaderMissing",
+    "InsufficientScope",
     "TokenExpired",
     "TokenInvalid",
     "TokenNotYetValid",
     "TokenWrongAudience",
     "TokenWrongIssuer",
     "generate_token",
+    "get_scopes",
     "get_token",
     "get_token_claims",
     "get_userid",
     "optional_auth",
     "requires_auth",
+    "security_guard",
+    "token_scopes",
     "verify_token",
 ]

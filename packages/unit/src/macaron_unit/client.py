@@ -230,13 +230,14 @@ class Client:
         *,
         expire_in: int | None = None,
         data: Mapping[str, Any] | None = None,
+        scopes: Iterable[str] | None = None,
         service: str | None = None,
         env: str | None = None,
     ) -> Client:
         """A client sending a token issued from the service's config (see :func:`macaron_unit.generate_test_token`)."""
         from macaron_unit.auth import generate_test_token
 
-        return self.with_token(generate_test_token(user_id, expire_in=expire_in, data=data, service=service, env=env))
+        return self.with_token(generate_test_token(user_id, expire_in=expire_in, data=data, scopes=scopes, service=service, env=env))
 
     def request(
         self,
