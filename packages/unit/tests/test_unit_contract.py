@@ -47,6 +47,7 @@ def test_a_running_server_by_url_with_secured_operations(sample_server: ServiceS
     assert "serving" not in result.stdout
     # Reached with the token issued from the config (see the next test for what happens without).
     assert "PASS  GET /v1/profile (profile)" in result.stdout
+    assert "PASS  GET /v1/settings (settings)" in result.stdout  # the token holds every scope the spec requires
     assert "PASS  GET /auth/version (auth_version)" in result.stdout
 
 
@@ -54,8 +55,8 @@ def test_secured_operations_need_the_token(sample_server: ServiceServer) -> None
     # /v1/profile documents only 200: a request without a valid token gets an undocumented 401.
     report = run_contract(SAMPLE, sample_server.url, max_examples=3, token="not-a-jwt", negative=False)
     failed = {result.operation_id: result for result in report.failed}
-    assert list(failed) == ["profile"]
-    assert "Received: 401" in failed["profile"].report
+    assert sorted(failed) == ["profile", "settings"]
+    assert "Received: 401" in failed["profile"].report and "Received: 401" in failed["settings"].report
 
 
 def test_the_run_stops_at_its_time_limit(helloworld_server: ServiceServer) -> None:

@@ -126,9 +126,15 @@ def _config_token(path: Path, env: str | None) -> str | None:
     if not config.get("jwt_secret"):
         return None
     from macaron_unit.auth import generate_test_token
+    from macaron_unit.contract import ContractError, security_scopes
 
     try:
-        return generate_test_token("macaron-contract-test", service=path, env=env)
+        scopes = security_scopes(path, env)
+    except ContractError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        # Every scope the specs require, so a scoped operation is tested behind its check, not stopped by it.
+        return generate_test_token("macaron-contract-test", scopes=scopes or None, service=path, env=env)
     except Exception as exc:  # a broken JWT setting: say so, then test without token
         click.echo(f"macaron test: cannot issue a token from {path}'s config ({exc}); contract requests go without one", err=True)
         return None

@@ -17,7 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from macaron.spec import Api
 
 PASSED, FAILED, SKIPPED = "PASS", "FAIL", "SKIP"
 
@@ -78,6 +81,17 @@ class _ContractBroken(AssertionError):
 
 def served_specs(path: Path, env: str | None = None) -> list[tuple[str, Path, str]]:
     """(API name, spec file, basePath) of every API the service in ``path`` serves, read as the server reads them."""
+    return [(api.name, Path(api.file), api.base_path or "") for api in served_apis(path, env)]
+
+
+def security_scopes(path: Path, env: str | None = None) -> list[str]:
+    """Every scope that an operation served by ``path`` requires, so that a contract token can reach every handler."""
+    scopes = {scope for api in served_apis(path, env) for op in api.operations for alternative in op.security for names in alternative.values() for scope in names}
+    return sorted(scopes)
+
+
+def served_apis(path: Path, env: str | None = None) -> list[Api]:
+    """Every API the service in ``path`` serves, loaded as the server loads them."""
     from macaron.app import spec_files
     from macaron.config import ConfigError, load_config
     from macaron.plugins import pm
@@ -94,7 +108,7 @@ def served_specs(path: Path, env: str | None = None) -> list[tuple[str, Path, st
             api = manager.hook.load_spec(path=file, config=config)
             if api is None:
                 raise ContractError(f"{file}: no installed plugin reads this spec")
-            apis.append((api.name, Path(api.file), api.base_path or ""))
+            apis.append(api)
     except (ConfigError, SpecError) as exc:
         raise ContractError(str(exc)) from exc
     if not apis:
