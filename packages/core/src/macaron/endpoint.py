@@ -190,14 +190,10 @@ class Endpoint:
 
         # Response checkers by status; the status a model class is returned with by default.
         self.response_checkers: dict[int | str, Checker | None] = {}
-        self.model_status: dict[type, int] = {}
+        self.model_status: dict[type, int] = factory.model_statuses(operation.responses)
         self.default_status = next((s for s in sorted(k for k in operation.responses if isinstance(k, int)) if 200 <= s < 300), 200)
         for status, response in operation.responses.items():
             self.response_checkers[status] = Checker(response.schema, definitions) if response.schema is not None else None
-            if isinstance(status, int) and 200 <= status < 300 and response.schema and "$ref" in response.schema:
-                model = factory.models._models.get(response.schema["$ref"].rsplit("/", 1)[-1])
-                if model is not None:
-                    self.model_status.setdefault(model, status)
 
     # -- the request path -------------------------------------------------------
 

@@ -278,6 +278,35 @@ class Model:
         return f"{self._name}({fields})"
 
 
+class PolymorphicModel(Model):
+    """Base of the models of a schema with a discriminator: wire data becomes the subtype its value names.
+
+    ``_subtypes`` maps each discriminator value this class may stand for to the model
+    class it selects (the class itself, its subclasses along ``allOf``, or a ``oneOf``
+    alternative). Only these classes dispatch: other models keep Model's plain ``_wrap``.
+    """
+
+    __slots__ = ()
+
+    _discriminator: ClassVar[str] = ""  # the property whose value names the subtype
+    _subtypes: ClassVar[dict[str, type[Model]]] = {}
+    _own_value: ClassVar[str | None] = None  # the value selecting this very class, set by the constructor
+
+    def __init__(self, **properties: Any) -> None:
+        # Cat(name="Tom") is a Cat on the wire too: its discriminator need not be spelled out.
+        object.__setattr__(self, "_data", {} if self._own_value is None else {self._discriminator: self._own_value})
+        for name, value in properties.items():
+            setattr(self, name, value)
+
+    @classmethod
+    def _wrap(cls, data: dict[str, Any]) -> Model:
+        value = data.get(cls._discriminator)
+        target = cls._subtypes.get(value, cls) if type(value) is str else cls
+        instance = target.__new__(target)
+        object.__setattr__(instance, "_data", data)
+        return instance
+
+
 class ApiModels:
     """The models of one API: ``apis.petstore.Pet``."""
 

@@ -15,8 +15,8 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
-from macaron.models import ApiModels, Converter, Model, WireDict, WireList, _identity, copy_wire, parse_datetime
-from macaron.spec import Api, SpecError, python_name
+from macaron.models import ApiModels, Converter, Model, PolymorphicModel, WireDict, WireList, _identity, copy_wire, parse_datetime
+from macaron.spec import DISPATCH, POLYMORPHIC_SUFFIX, Api, Response, SpecError, python_name
 
 Problems = list[dict[str, str]]
 REF_PREFIX = "#/definitions/"
@@ -26,23 +26,78 @@ def escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
 
-def _problem(error: Any, prefix: str) -> list[dict[str, str]]:
+def _problem(error: Any, prefix: str, document: Any) -> list[dict[str, str]]:
     path = "".join("/" + escape(str(token)) for token in error.instance_path)
     kind = error.kind
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
+        dispatch = _dispatch_at(document, list(error.schema_path)[:-1])
+        if dispatch is not None and kind.property == dispatch["propertyName"]:
+            return [{"field": f"{prefix}{path}/{escape(kind.property)}", "message": f"is required ({_discriminator_note(dispatch)})"}]
         return [{"field": f"{prefix}{path}/{escape(kind.property)}", "message": "is required"}]
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
         return [{"field": f"{prefix}{path}/{escape(name)}", "message": "is not allowed here (unknown field)"} for name in kind.unexpected]
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Enum):
         # jsonschema-rs names only the first few choices; a caller needs them all.
         choices = ", ".join(orjson.dumps(option).decode() for option in kind.options)
-        return [{"field": f"{prefix}{path}", "message": f"{orjson.dumps(error.instance).decode()} is not one of {choices}"}]
+        message = f"{orjson.dumps(error.instance).decode()} is not one of {choices}"
+        dispatch = _dispatch_at(document, list(error.schema_path)[:-3])  # <dispatcher>/properties/<name>/enum
+        if dispatch is not None:
+            of = f" of {dispatch['base']}" if dispatch.get("base") else ""
+            message += f" (the discriminator{of})"
+        return [{"field": f"{prefix}{path}", "message": message}]
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.AnyOf) and kind.context:
         # A nullable reference is anyOf [ref, null]: report why the value fails the ref, not "any of".
-        branches = [b for b in kind.context if not (len(b) == 1 and '"null"' in b[0].message)]
+        # A discriminator's "value is not X, or it is a valid X" fails in its second branch.
+        branches = [b for b in kind.context if not (len(b) == 1 and ('"null"' in b[0].message or isinstance(b[0].kind, jsonschema_rs.ValidationErrorKind.Not)))]
         if len(branches) == 1:
-            return [problem for sub in branches[0] for problem in _problem(sub, prefix)]
+            return [problem for sub in branches[0] for problem in _problem(sub, prefix, document)]
     return [{"field": f"{prefix}{path}", "message": str(error.message)}]
+
+
+def _dispatch_at(document: Any, tokens: list[Any]) -> dict[str, Any] | None:
+    """The discriminator dispatch marker of the schema at ``tokens`` (an error's schema path), if it is one."""
+    node = document
+    for token in tokens:
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and isinstance(token, int) and token < len(node):
+            node = node[token]
+        else:
+            return None
+    dispatch = node.get(DISPATCH) if isinstance(node, dict) else None
+    return dispatch if isinstance(dispatch, dict) else None
+
+
+def _discriminator_note(dispatch: dict[str, Any]) -> str:
+    values = ", ".join(orjson.dumps(value).decode() for value in dispatch["mapping"])
+    of = f" of {dispatch['base']}" if dispatch.get("base") else ""
+    return f"the discriminator{of}: one of {values}"
+
+
+def dispatch_schema(
+    prop: str, mapping: dict[str, str], base: str | None, extends: list[str] | None = None, siblings: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A schema that validates an object by the definition its discriminator value names (``mapping``: value -> definition).
+
+    Draft 4 has no if/then, so each "value v selects T" is written "not v, or a
+    valid T" (anyOf [not, ref]): the right definition is checked, and only it, at the
+    cost of one enum test per definition. ``siblings`` are the keywords written
+    beside a discriminated ``oneOf``, which apply whatever the value.
+    """
+    by_target: dict[str, list[str]] = {}
+    for value, target in mapping.items():
+        by_target.setdefault(target, []).append(value)
+    selects = [
+        {"anyOf": [{"not": {"type": "object", "required": [prop], "properties": {prop: {"enum": values}}}}, {"$ref": REF_PREFIX + target}]}
+        for target, values in by_target.items()
+    ]
+    return {
+        DISPATCH: {"propertyName": prop, "mapping": dict(mapping), "base": base, "extends": list(extends or [])},
+        "type": "object",
+        "required": [prop],
+        "properties": {prop: {"enum": list(mapping)}},
+        "allOf": [*([siblings] if siblings else []), *selects],
+    }
 
 
 def _direct_refs(schema: Any) -> set[str]:
@@ -110,22 +165,28 @@ def compile_schema(schema: dict[str, Any], definitions: dict[str, Any]) -> jsons
 class Checker:
     """A compiled schema: ``problems(instance)`` is empty when the instance is valid."""
 
-    __slots__ = ("_validator", "is_valid", "prefix")
+    __slots__ = ("_definitions", "_schema", "_validator", "is_valid", "prefix")
 
     def __init__(self, schema: dict[str, Any], definitions: dict[str, Any], prefix: str = "") -> None:
         self._validator = compile_schema(schema, definitions)
+        self._schema = schema
+        self._definitions = definitions
         self.is_valid: Callable[[Any], bool] = self._validator.is_valid
         self.prefix = prefix
 
     def problems(self, instance: Any) -> Problems:
         if self.is_valid(instance):
             return []
+        # The document the errors' schema paths point into, for the discriminator's messages.
+        document = {**self._schema, "definitions": self._definitions}
         found: Problems = []
         for error in self._validator.iter_errors(instance):
-            for problem in _problem(error, self.prefix):
+            for problem in _problem(error, self.prefix, document):
                 if problem not in found:
                     found.append(problem)
-        return found
+        # A discriminator also listed in a schema's required: keep the message that names the values.
+        explained = {p["field"] for p in found if p["message"].startswith("is required (")}
+        return [p for p in found if not (p["message"] == "is required" and p["field"] in explained)]
 
 
 PART_SUFFIX = ":part"
@@ -134,6 +195,11 @@ PART_SUFFIX = ":part"
 def is_part_copy(name: str) -> bool:
     """A definition ``close_objects`` added as the open form of an ``allOf`` part, not one of the spec's."""
     return name.endswith(PART_SUFFIX)
+
+
+def is_synthetic(name: str) -> bool:
+    """A definition the engine added (an open part, a discriminator's dispatch), not a model of its own."""
+    return name.endswith((PART_SUFFIX, POLYMORPHIC_SUFFIX))
 
 
 def close_objects(definitions: dict[str, dict[str, Any]], schemas: list[dict[str, Any]]) -> None:
@@ -150,8 +216,9 @@ def close_objects(definitions: dict[str, dict[str, Any]], schemas: list[dict[str
     def collect_parts(schema: Any) -> None:
         if isinstance(schema, dict):
             for sub in schema.get("allOf", ()):
-                if isinstance(sub, dict) and "$ref" in sub and sub["$ref"][len(REF_PREFIX):] in definitions:
-                    parts.add(sub["$ref"][len(REF_PREFIX):])
+                name = sub["$ref"][len(REF_PREFIX):] if isinstance(sub, dict) and "$ref" in sub else None
+                if name in definitions and DISPATCH not in definitions[name]:  # a dispatch is never closed, so never opened
+                    parts.add(name)
             for value in schema.values():
                 collect_parts(value)
         elif isinstance(schema, list):
@@ -175,8 +242,8 @@ def close_objects(definitions: dict[str, dict[str, Any]], schemas: list[dict[str
             if name in seen:
                 return set()
             return property_names(definitions.get(name, {}), seen | {name})
-        if "additionalProperties" in schema and schema["additionalProperties"] is not False:
-            return None  # an open part keeps the whole composition open
+        if DISPATCH in schema or ("additionalProperties" in schema and schema["additionalProperties"] is not False):
+            return None  # an open part keeps the whole composition open; a dispatch's subtypes close themselves
         names = set(schema.get("properties", {}))
         for sub in schema.get("allOf", ()):
             more = property_names(sub, seen)
@@ -190,8 +257,8 @@ def close_objects(definitions: dict[str, dict[str, Any]], schemas: list[dict[str
             for item in schema:
                 close(item)
             return
-        if not isinstance(schema, dict):
-            return
+        if not isinstance(schema, dict) or DISPATCH in schema:
+            return  # the definitions a dispatch selects are closed; its "not this value" tests must stay open
         for key, value in schema.items():
             if key == "properties":
                 for sub in value.values():
@@ -248,21 +315,41 @@ class ModelFactory:
 
     def build(self) -> ApiModels:
         definitions = self.api.definitions
+        models = self.models._models
+
+        def make(name: str) -> type[Model]:
+            model = models.get(name)
+            if model is None:
+                dispatch = self._dispatch(name)
+                # A subtype's class derives from its bases' (allOf), so they are made first.
+                parents = [make(parent) for parent in dispatch["extends"]] if dispatch else []
+                model = models[name] = self._class(name, definitions[name], dispatch, parents)
+            return model
+
         for name, schema in definitions.items():
-            if is_object_schema(schema) and not is_part_copy(name):
-                self.models._models[name] = self._class(name, schema)
-        for name, cls in self.models._models.items():
+            if not is_synthetic(name) and (is_object_schema(schema) or self._dispatch(name)):
+                make(name)
+        for name, cls in models.items():
             properties = self._properties(definitions[name], set())
             cls._converters = {prop: self.converter(sub) for prop, sub in properties.items()}
             cls._attributes = {_attribute(prop): prop for prop in properties if _attribute(prop) != prop}
             cls._nullable = frozenset(prop for prop, sub in properties.items() if is_nullable(sub))
+            dispatch = self._dispatch(name)
+            if dispatch is not None and issubclass(cls, PolymorphicModel):
+                cls._subtypes = {value: models[target] for value, target in dispatch["mapping"].items() if target in models}
         return self.models
 
-    def _class(self, name: str, schema: dict[str, Any]) -> type[Model]:
-        bases: tuple[type, ...] = (Model,)
+    def _dispatch(self, name: str) -> dict[str, Any] | None:
+        """How the polymorphic form of definition ``name`` picks a subtype, when it has a discriminator."""
+        dispatch = self.api.definitions.get(name + POLYMORPHIC_SUFFIX, {}).get(DISPATCH)
+        return dispatch if isinstance(dispatch, dict) else None
+
+    def _class(self, name: str, schema: dict[str, Any], dispatch: dict[str, Any] | None = None, parents: list[type[Model]] | None = None) -> type[Model]:
+        base: tuple[type, ...] = tuple(parents) if parents else ((PolymorphicModel,) if dispatch else (Model,))
+        bases = base
         parent = schema.get("x-parent")
         if parent:
-            bases = (_import(parent, self.api, name), Model)
+            bases = (_import(parent, self.api, name), *base)
         namespace: dict[str, Any] = {
             "__slots__": (),
             "__module__": f"macaron.apis.{self.api.name}",
@@ -272,20 +359,50 @@ class ModelFactory:
             "_schema": schema,
             "_validate": self._lazy_validate(name),
         }
+        if dispatch is not None:
+            namespace["_discriminator"] = dispatch["propertyName"]
+            namespace["_own_value"] = next((value for value, target in dispatch["mapping"].items() if target == name), None)
         try:
             return type(name, bases, namespace)
         except TypeError as exc:
             raise SpecError(self.api.file, f"/definitions/{escape(name)}/x-parent", f"cannot mix {parent} into the model: {exc}") from exc
 
     def _lazy_validate(self, name: str) -> Callable[[Any], Problems]:
+        # With a discriminator, a model validates as its polymorphic form: Pet.from_json checks a Cat as a Cat.
+        target = name + POLYMORPHIC_SUFFIX if self._dispatch(name) else name
+
         # Compiled on first use: model validation is for scripts and handlers, not the request path.
         def validate(data: Any) -> Problems:
             checker = self._checkers.get(name)
             if checker is None:
-                checker = self._checkers[name] = Checker({"$ref": REF_PREFIX + name}, self.api.definitions)
+                checker = self._checkers[name] = Checker({"$ref": REF_PREFIX + target}, self.api.definitions)
             return checker.problems(data)
 
         return validate
+
+    def model_of(self, schema: dict[str, Any]) -> type[Model] | None:
+        """The model a ``$ref`` schema names; for a polymorphic reference, the base its subtypes derive from."""
+        ref = schema.get("$ref")
+        if not isinstance(ref, str):
+            return None
+        name = ref[len(REF_PREFIX):]
+        dispatch = self.api.definitions.get(name, {}).get(DISPATCH)
+        if isinstance(dispatch, dict) and dispatch.get("base"):
+            name = dispatch["base"]
+        return self.models._models.get(name)
+
+    def model_statuses(self, responses: dict[int | str, Response]) -> dict[type, int]:
+        """The 2xx status a returned model gets by default: the one declared with its definition, else its base's."""
+        statuses: dict[type, int] = {}
+        for status, response in responses.items():
+            if isinstance(status, int) and 200 <= status < 300 and response.schema:
+                model = self.model_of(response.schema)
+                if model is not None:
+                    statuses.setdefault(model, status)
+        for model, status in list(statuses.items()):
+            for subtype in getattr(model, "_subtypes", {}).values():
+                statuses.setdefault(subtype, status)
+        return statuses
 
     def _properties(self, schema: dict[str, Any], seen: set[str]) -> dict[str, dict[str, Any]]:
         if "$ref" in schema:
@@ -309,6 +426,8 @@ class ModelFactory:
             if model is not None:
                 return model._wrap
             return self.converter(self.api.definitions.get(name, {}))
+        if DISPATCH in schema:
+            return self._dispatch_converter(schema[DISPATCH])
         if "anyOf" in schema:
             branches = [b for b in schema["anyOf"] if b != {"type": "null"}]
             return self.converter(branches[0]) if len(branches) == 1 else _identity
@@ -334,6 +453,20 @@ class ModelFactory:
         if kind in (None, "object") and "properties" in schema:
             return self.inline_model(schema)
         return _identity
+
+    def _dispatch_converter(self, dispatch: dict[str, Any]) -> Converter:
+        base = self.models._models.get(dispatch.get("base") or "")
+        if base is not None:
+            return base._wrap  # a PolymorphicModel: it picks the subtype itself
+        # A discriminated oneOf written inline: no model of its own, only its alternatives'.
+        prop = dispatch["propertyName"]
+        table = {value: self.models._models[target]._wrap for value, target in dispatch["mapping"].items() if target in self.models._models}
+
+        def convert(data: Any) -> Any:
+            wrap = table.get(data.get(prop)) if isinstance(data, dict) and isinstance(data.get(prop), str) else None
+            return data if wrap is None else wrap(data)
+
+        return convert
 
     def inline_model(self, schema: dict[str, Any], name: str = "InlineObject") -> Converter:
         """A model class for an object schema written inline rather than in definitions."""

@@ -5,6 +5,12 @@ it are JSON Schema (draft 4 vocabulary) whose references all read
 ``#/definitions/<Name>`` and point into :attr:`Api.definitions`; nullability is
 already folded into ``type`` lists. So the engine never looks at Swagger 2.0 or
 OpenAPI 3 syntax, and a loader for another format only has to produce these.
+
+Polymorphism (a discriminator) is in the same terms: a definition ``Pet`` whose
+value may be one of its subtypes has a companion definition ``Pet:any`` holding
+the dispatch (:data:`DISPATCH`: the property, value -> definition, the base and the
+definitions it extends), and the references where a subtype may appear read
+``#/definitions/Pet:any``; those in a subtype's own ``allOf`` keep naming ``Pet``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 PARAMETER_LOCATIONS = ("path", "query", "header", "body", "formData")
+# The marker of a discriminator's dispatch schema: {"propertyName", "mapping": {value: definition}, "base", "extends"}.
+DISPATCH = "x-dispatch"
+POLYMORPHIC_SUFFIX = ":any"  # Pet:any is Pet or any of its subtypes, chosen by the discriminator
 
 
 def python_name(name: str, lower: bool = False) -> str:

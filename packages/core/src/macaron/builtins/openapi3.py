@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import jsonschema_rs
 
-from macaron.builtins.swagger2 import JSON_MIME, Swagger2Loader, escape_pointer, read_document
+from macaron.builtins.swagger2 import JSON_MIME, REF_PREFIX, Discriminator, Swagger2Loader, escape_pointer, read_document
 from macaron.config import Config
 from macaron.hookspecs import hookimpl
 from macaron.spec import Api, Parameter, Response, SpecError, python_name
@@ -125,6 +125,50 @@ class OpenApi3Loader(Swagger2Loader):
                     out[inclusive] = bound
                     out[exclusive] = True
         return out
+
+    # -- discriminators --------------------------------------------------------
+
+    DISCRIMINATOR_REQUIRED = False  # OpenAPI 3 leaves it to the schemas; a dispatch requires the value anyway
+
+    def _discriminator(self, schema: dict[str, Any], definition: str | None, file: Path, at: str, operation: str | None) -> Discriminator | None:
+        """``{propertyName, mapping}`` on a oneOf/anyOf of references, or on a base that schemas extend with allOf."""
+        raw = schema["x-discriminator"]
+        where = f"{at}/discriminator"
+        if not isinstance(raw, dict) or not isinstance(raw.get("propertyName"), str):
+            raise SpecError(file, where, "a discriminator must be an object with a 'propertyName'", operation)
+        alternatives: list[str] | None = None
+        for key in ("oneOf", "anyOf"):
+            if key not in schema:
+                continue
+            alternatives = []
+            for index, sub in enumerate(schema[key]):
+                ref = sub.get("$ref") if isinstance(sub, dict) and len(sub) == 1 else None
+                if not (isinstance(ref, str) and ref.startswith(REF_PREFIX)):
+                    raise SpecError(file, f"{at}/{key}/{index}", f"with a discriminator, each {key} alternative must be a $ref to a schema of components/schemas", operation)
+                alternatives.append(ref[len(REF_PREFIX) :])
+            break
+        if alternatives is None and definition is None:
+            return None  # nothing can extend an inline schema: its discriminator only documents it
+        label = f"'{definition}'" if definition else "this schema"
+        mapping: dict[str, tuple[str, Path, str]] = {}
+        for value, target in (raw.get("mapping") or {}).items():
+            entry = f"{where}/mapping/{escape_pointer(str(value))}"
+            mapping[str(value)] = (self._mapping_target(f"the discriminator mapping '{value}' of {label}", str(target), file, entry, operation), file, entry)
+        return Discriminator(schema, definition, raw["propertyName"], mapping, alternatives, file, where, operation)
+
+    def _mapping_target(self, what: str, target: str, file: Path, at: str, operation: str | None) -> str:
+        """The definition a mapping value names: a schema name, or a reference (``#/components/schemas/Cat``, ``other.yaml#/...``)."""
+        document: Any = self.document if file == self.path else read_document(file)
+        named = ((document or {}).get("components") or {}).get("schemas") or {}
+        ref = f"#{self.DEFINITIONS_POINTER}/{escape_pointer(target)}" if target in named else target
+        try:
+            self._resolve(ref, file, at, operation)
+        except SpecError:
+            raise SpecError(file, at, f"{what} points to '{target}', which does not exist", operation) from None
+        converted = self.schema({"$ref": ref}, file, at, operation).get("$ref")
+        if not (isinstance(converted, str) and converted.startswith(REF_PREFIX)):
+            raise SpecError(file, at, f"{what} points to '{target}', which is not a schema of components/schemas", operation)
+        return converted[len(REF_PREFIX) :]
 
     def _inline(self, schema: dict[str, Any]) -> dict[str, Any]:
         """A parameter's schema with a top reference replaced by its definition: readers coerce by ``type``."""

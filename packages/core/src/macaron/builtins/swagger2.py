@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ import yaml
 
 from macaron.config import Config
 from macaron.hookspecs import hookimpl
-from macaron.spec import Api, Operation, Parameter, Response, SpecError, python_name
+from macaron.models import copy_wire
+from macaron.schemas import compile_schema, dispatch_schema
+from macaron.spec import POLYMORPHIC_SUFFIX, Api, Operation, Parameter, Response, SpecError, python_name
 
 # libyaml's loader parses large specs about ten times faster than the pure Python one.
 _BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -102,6 +105,32 @@ def pointer_of(tokens: list[str | int]) -> str:
     return "/" + "/".join(escape_pointer(str(token)) for token in tokens) if tokens else "/"
 
 
+REF_PREFIX = "#/definitions/"
+
+
+@dataclass
+class Discriminator:
+    """A discriminator as the spec declares it, its mapping resolved to definition names."""
+
+    schema: dict[str, Any]  # the (converted) schema that declares it
+    definition: str | None  # that schema's name, when it is a definition
+    prop: str
+    mapping: dict[str, tuple[str, Path, str]]  # explicit value -> (definition, file and pointer of the entry)
+    alternatives: list[str] | None  # the definitions of its oneOf/anyOf; None for a base that subtypes extend with allOf
+    file: Path
+    at: str  # pointer of the discriminator keyword
+    operation: str | None
+
+    @property
+    def label(self) -> str:
+        return f"'{self.definition}'" if self.definition else "this schema"
+
+
+def _extends(schema: dict[str, Any]) -> list[str]:
+    """The definitions a definition extends: the ``$ref`` items of its own ``allOf``."""
+    return [part["$ref"][len(REF_PREFIX) :] for part in schema.get("allOf", ()) if isinstance(part, dict) and str(part.get("$ref", "")).startswith(REF_PREFIX)]
+
+
 class Swagger2Loader:
     FORMAT = "swagger-2.0"
     TITLE = "Swagger 2.0"
@@ -114,6 +143,8 @@ class Swagger2Loader:
         self.definitions: dict[str, dict[str, Any]] = {}
         self._definition_origins: dict[str, tuple[Path, str]] = {}
         self.includes: dict[Path, None] = {}
+        # Every converted schema with a discriminator: resolved once all definitions are known.
+        self._discriminated: list[tuple[dict[str, Any], Path, str, str | None]] = []
 
     # -- validation ------------------------------------------------------------
 
@@ -200,8 +231,9 @@ class Swagger2Loader:
                 out[key] = [self.schema(sub, file, f"{at}/{key}/{i}", operation) for i, sub in enumerate(value)]
             elif key == "not" and isinstance(value, dict):
                 out[key] = self.schema(value, file, f"{at}/not", operation)
-            elif key in ("discriminator", "readOnly", "xml", "externalDocs", "example"):
-                out[key if key != "discriminator" else "x-discriminator"] = value
+            elif key == "discriminator":
+                out["x-discriminator"] = value
+                self._discriminated.append((out, file, at, operation))
             else:
                 out[key] = value
         fmt = out.get("format")
@@ -366,6 +398,7 @@ class Swagger2Loader:
                         raise operation.error(f"operationId '{operation.operation_id}' is also used by {operation_ids[operation.operation_id]}")
                     operation_ids[operation.operation_id] = operation.pointer
                 operations.append(operation)
+        self._resolve_discriminators(operations)
         info = document.get("info") or {}
         return Api(
             name=api_name,
@@ -380,6 +413,200 @@ class Swagger2Loader:
             format=self.FORMAT,
             includes=list(self.includes),
         )
+
+
+    # -- discriminators (polymorphism) -------------------------------------------
+
+    DISCRIMINATOR_REQUIRED = True  # Swagger 2.0: the property "MUST be in the required property list"
+
+    def _discriminator(self, schema: dict[str, Any], definition: str | None, file: Path, at: str, operation: str | None) -> Discriminator | None:
+        """Swagger 2.0: the discriminator names a property whose values are the definition's name and its subtypes' names."""
+        if definition is None:
+            return None  # nothing can extend an inline schema: its discriminator only documents it
+        return Discriminator(schema, definition, str(schema["x-discriminator"]), {}, None, file, f"{at}/discriminator", operation)
+
+    def _definition_at(self, name: str) -> tuple[Path, str]:
+        file = self._definition_origins.get(name, (self.path, name))[0]
+        return file, f"{self.DEFINITIONS_POINTER}/{escape_pointer(name)}"
+
+    def _members(self, schema: dict[str, Any], seen: frozenset[str] = frozenset()) -> tuple[dict[str, Any], set[str]]:
+        """The properties and required names of an object schema, its allOf parts' included."""
+        if "$ref" in schema:
+            name = str(schema["$ref"])[len(REF_PREFIX) :]
+            return self._members(self.definitions.get(name, {}), seen | {name}) if name not in seen else ({}, set())
+        properties: dict[str, Any] = {}
+        required: set[str] = set()
+        for part in schema.get("allOf", ()):
+            more, needed = self._members(part, seen) if isinstance(part, dict) else ({}, set())
+            properties.update(more)
+            required |= needed
+        properties.update(schema.get("properties") or {})
+        required |= set(schema.get("required") or [])
+        return properties, required
+
+    def _property_schema(self, schema: dict[str, Any], prop: str) -> dict[str, Any] | None:
+        """The schema of property ``prop`` of an object schema, a top ``$ref`` followed."""
+        found = self._members(schema)[0].get(prop)
+        seen: set[str] = set()
+        while isinstance(found, dict) and "$ref" in found and found["$ref"] not in seen:
+            seen.add(found["$ref"])
+            found = self.definitions.get(str(found["$ref"])[len(REF_PREFIX) :], {})
+        return found if isinstance(found, dict) else None
+
+    def _accepts(self, definition: str, prop: str, value: str) -> bool:
+        """Whether the definition's own discriminator property takes ``value`` (an enum may leave an abstract base out)."""
+        schema = self._property_schema(self.definitions.get(definition, {}), prop)
+        if not schema or '"$ref"' in json.dumps(schema):
+            return True  # nested references: the request's validation decides
+        return bool(compile_schema(schema, {}).is_valid(value))
+
+    def _check_property(self, disc: Discriminator, owners: list[str | None]) -> None:
+        """The discriminator is a string property of every schema in ``owners`` (None: the discriminator's own schema)."""
+        for owner in owners:
+            schema = disc.schema if owner is None else self.definitions[owner]
+            properties, required = self._members(schema)
+            whose = disc.label if owner is None else f"'{owner}', one of the alternatives of {disc.label},"
+            if disc.prop not in properties:
+                raise SpecError(disc.file, disc.at, f"the discriminator '{disc.prop}' of {whose} is not one of its properties", disc.operation)
+            if self.DISCRIMINATOR_REQUIRED and disc.prop not in required:
+                raise SpecError(disc.file, disc.at, f"the discriminator '{disc.prop}' of {whose} must be in its 'required' list ({self.TITLE} requires it)", disc.operation)
+            types = (self._property_schema(schema, disc.prop) or {}).get("type")
+            if types is not None and "string" not in (types if isinstance(types, list) else [types]):
+                raise SpecError(disc.file, disc.at, f"the discriminator '{disc.prop}' of {whose} must be a string property, not {json.dumps(types)}", disc.operation)
+
+    def _values(self, disc: Discriminator, candidates: list[str], outside: str) -> dict[str, str]:
+        """Discriminator value -> definition: the explicit mapping, then each other candidate by its own name."""
+        values: dict[str, str] = {}
+        for value, (target, file, at) in disc.mapping.items():
+            if target not in candidates:
+                raise SpecError(file, at, f"the discriminator mapping '{value}' of {disc.label} points to '{target}', which {outside}", disc.operation)
+            if not self._accepts(target, disc.prop, value):
+                raise SpecError(file, at, f"the discriminator mapping '{value}' of {disc.label} points to '{target}', whose '{disc.prop}' does not accept {json.dumps(value)}", disc.operation)
+            values[value] = target
+        mapped = set(values.values())
+        for name in candidates:
+            if name not in mapped and name not in values and self._accepts(name, disc.prop, name):
+                values[name] = name
+        return values
+
+    def _resolve_discriminators(self, operations: list[Operation]) -> None:
+        """Every discriminator as a dispatch definition, and the references it concerns made polymorphic (see macaron.spec)."""
+        found: list[Discriminator] = []
+        index = 0
+        while index < len(self._discriminated):  # a mapping may import definitions with discriminators of their own
+            schema, file, at, operation = self._discriminated[index]
+            index += 1
+            definition = next((name for name, value in self.definitions.items() if value is schema), None)
+            disc = self._discriminator(schema, definition, file, at, operation)
+            if disc is not None:
+                found.append(disc)
+        if not found:
+            return
+        parents = {name: _extends(schema) for name, schema in self.definitions.items()}
+        children: dict[str, list[str]] = {}
+        for name, extended in parents.items():
+            for base in extended:
+                children.setdefault(base, []).append(name)
+
+        def related(name: str, links: dict[str, list[str]]) -> set[str]:
+            seen, pending = {name}, [name]
+            while pending:
+                for other in links.get(pending.pop(), ()):
+                    if other not in seen:
+                        seen.add(other)
+                        pending.append(other)
+            return seen
+
+        def subtree(name: str) -> list[str]:  # the definition and every one extending it, in the spec's order
+            below = related(name, children)
+            return [name, *(other for other in self.definitions if other in below and other != name)]
+
+        # Hierarchies: a base with a discriminator and every definition extending it (allOf), at any depth.
+        bases = {d.definition: d for d in found if d.alternatives is None and d.definition is not None}
+        roots = [d for name, d in bases.items() if not (related(name, parents) - {name}) & bases.keys()]
+        family: dict[str, str] = {}
+        for root in roots:
+            for node in subtree(str(root.definition)):
+                other = family.setdefault(node, str(root.definition))
+                if other != root.definition:
+                    file, at = self._definition_at(node)
+                    raise SpecError(file, at, f"'{node}' extends both '{other}' and '{root.definition}', which have discriminators: a schema belongs to one hierarchy")
+        by_root = {str(d.definition): d for d in roots}
+        for name, disc in bases.items():
+            root = by_root[family[name]]
+            if disc is root:
+                continue
+            # A discriminator further down refines the hierarchy's: same property, more mapping entries.
+            if disc.prop != root.prop:
+                raise SpecError(disc.file, disc.at, f"the discriminator '{disc.prop}' of '{name}' is not '{root.prop}', the one it inherits from '{root.definition}': a hierarchy has one discriminator property", disc.operation)
+            for value, entry in disc.mapping.items():
+                if root.mapping.setdefault(value, entry)[0] != entry[0]:
+                    raise SpecError(entry[1], entry[2], f"the discriminator value '{value}' maps to '{entry[0]}' here but to '{root.mapping[value][0]}' in '{root.definition}'", disc.operation)
+
+        dispatches: dict[str, dict[str, Any]] = {}  # definition -> its dispatch definition (name:any)
+        for root in roots:
+            nodes = subtree(str(root.definition))
+            self._check_property(root, [None])
+            values = self._values(root, nodes, f"does not extend '{root.definition}' (allOf)")
+            for node in nodes:
+                below = set(subtree(node))
+                selected = {value: target for value, target in values.items() if target in below}
+                if not selected:
+                    file, at = self._definition_at(node)
+                    raise SpecError(file, at, f"no value of the discriminator '{root.prop}' selects '{node}' or a schema extending it (its '{root.prop}' accepts none of them)")
+                extends = [base for base in parents[node] if family.get(base) == root.definition]
+                dispatches[node] = dispatch_schema(root.prop, selected, node, extends)
+
+        # A oneOf/anyOf with a discriminator: the value picks the one alternative to check.
+        choices: list[tuple[Discriminator, dict[str, str]]] = []
+        for disc in found:
+            if disc.alternatives is None:
+                continue
+            for alternative in disc.alternatives:
+                if disc.definition is not None and disc.definition in related(alternative, parents):
+                    file, at = self._definition_at(alternative)
+                    raise SpecError(file, at, f"'{alternative}' extends '{disc.definition}', of which it is an alternative: it would contain itself (put the shared properties in a base both extend)")
+            owners: list[str | None] = [None] if disc.prop in (disc.schema.get("properties") or {}) else list(disc.alternatives)
+            self._check_property(disc, owners)
+            values = self._values(disc, disc.alternatives, "is not one of its oneOf/anyOf alternatives")
+            if not values:
+                raise SpecError(disc.file, disc.at, f"no value of the discriminator '{disc.prop}' selects any alternative of {disc.label}", disc.operation)
+            choices.append((disc, values))
+            if disc.definition is not None:
+                dispatches[disc.definition] = {}  # made below, once its sibling keywords' references are rewritten
+
+        # Where a schema is named, any subtype may appear; a subtype's own allOf names its base's structure.
+        def rewrite(node: Any) -> None:
+            if isinstance(node, dict):
+                ref = node.get("$ref")
+                if isinstance(ref, str) and ref.startswith(REF_PREFIX) and ref[len(REF_PREFIX) :] in dispatches:
+                    node["$ref"] = ref + POLYMORPHIC_SUFFIX
+                for value in node.values():
+                    rewrite(value)
+            elif isinstance(node, list):
+                for value in node:
+                    rewrite(value)
+
+        for served in operations:
+            for parameter in served.parameters:
+                rewrite(parameter.schema)
+            for response in served.responses.values():
+                rewrite(response.schema)
+        for schema in self.definitions.values():
+            inherited = [(part, part["$ref"]) for part in schema.get("allOf", ()) if isinstance(part, dict) and "$ref" in part]
+            rewrite(schema)
+            for part, ref in inherited:
+                part["$ref"] = ref
+        for disc, values in choices:
+            siblings = {key: copy_wire(value) for key, value in disc.schema.items() if key not in ("oneOf", "anyOf") and not key.startswith("x-")}
+            dispatch = dispatch_schema(disc.prop, values, disc.definition, [], siblings)
+            if disc.definition is not None:
+                dispatches[disc.definition] = dispatch
+            else:
+                disc.schema.clear()
+                disc.schema.update(dispatch)
+        for name, dispatch in dispatches.items():  # after the rewriting: a dispatch selects definitions, not their polymorphic forms
+            self.definitions[name + POLYMORPHIC_SUFFIX] = dispatch
 
 
 def _operation_at(document: dict[str, Any], tokens: list[str | int]) -> str | None:
