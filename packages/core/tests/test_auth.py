@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -462,6 +463,63 @@ def test_generate_token_sets_the_registered_claims_and_leaves_data_alone(service
     assert short_claims["exp"] - short_claims["iat"] == 5
     response = app.test_client().get("/me", headers=bearer(token))
     assert response.json["user"] == "42"
+
+
+REVOCATIONS = """
+import os
+from pathlib import Path
+
+def is_revoked(claims):
+    # A denylist of token ids, as a service would keep in Redis or its database.
+    return claims["jti"] in Path(os.environ["REVOKED_FILE"]).read_text().split()
+"""
+
+
+def test_a_revoked_token_is_refused_even_after_it_was_accepted(
+    services: ServiceMaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    denylist = tmp_path / "revoked.txt"
+    denylist.write_text("")
+    monkeypatch.setenv("REVOKED_FILE", str(denylist))
+    app = services.app(SPEC, HANDLERS, config={**HS_CONFIG, "jwt_revoked": "revocations.is_revoked"}, files={"revocations.py": REVOCATIONS})
+    client = app.test_client()
+    with app.app_context():
+        kept, dropped = generate_token("alice"), generate_token("alice")
+    jti = jwt.decode(dropped, SECRET, algorithms=["HS256"], audience=AUDIENCE)["jti"]
+    assert jti != jwt.decode(kept, SECRET, algorithms=["HS256"], audience=AUDIENCE)["jti"]
+    assert client.get("/me", headers=bearer(dropped)).status_code == 200  # verified, and now in the cache
+    denylist.write_text(jti + "\n")
+    refused = client.get("/me", headers=bearer(dropped))
+    assert error_of(refused) == "TOKEN_REVOKED"
+    assert refused.headers["WWW-Authenticate"] == 'Bearer error="invalid_token", error_description="The token was revoked"'
+    assert client.get("/me", headers=bearer(kept)).status_code == 200
+    assert error_of(client.get("/maybe", headers=bearer(dropped))) == "TOKEN_REVOKED"  # optional auth: a token sent is checked
+    assert client.get("/maybe").status_code == 200
+    denylist.unlink()  # the check cannot answer: the token does not get through
+    failed = client.get("/me", headers=bearer(kept))
+    assert failed.status_code == 500 and failed.json["error"] == "SERVER_ERROR"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("revocations.no_such_check", "jwt_revoked 'revocations.no_such_check': module revocations has no function 'no_such_check'"),
+        ("no_such_module.check", "jwt_revoked 'no_such_module.check': importing no_such_module failed"),
+        ("check", "jwt_revoked 'check' must be a dotted path"),
+    ],
+)
+def test_a_jwt_revoked_that_cannot_be_called_stops_start_up(services: ServiceMaker, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        services.app(SPEC, HANDLERS, config={**HS_CONFIG, "jwt_revoked": value}, files={"revocations.py": REVOCATIONS})
+
+
+def test_generate_token_gives_each_token_its_own_id(services: ServiceMaker) -> None:
+    app = services.app(SPEC, HANDLERS, config=HS_CONFIG)
+    with app.app_context():
+        ids = {jwt.decode(generate_token("bob"), SECRET, algorithms=["HS256"], audience=AUDIENCE)["jti"] for _ in range(50)}
+        with pytest.raises(ValueError, match="jti"):
+            generate_token("bob", data={"jti": "mine"})
+    assert len(ids) == 50
 
 
 class RequestContextPlugin:

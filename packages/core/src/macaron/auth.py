@@ -31,8 +31,10 @@ import json
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple, TypeVar, cast, overload
 from urllib.parse import unquote
 
@@ -41,7 +43,7 @@ from flask import request
 from jwt.algorithms import get_default_algorithms
 
 from macaron import context
-from macaron.config import Config, ConfigError, get_config
+from macaron.config import Config, ConfigError, get_config, import_callable
 from macaron.errors import MacaronException
 
 log = logging.getLogger("macaron.auth")
@@ -65,7 +67,7 @@ KEY_TYPES = {
     "EdDSA": "OKP",
 }
 KEY_NAMES = {"RSA": "an RSA", "EC": "an EC", "OKP": "an Ed25519"}
-REGISTERED_CLAIMS = ("iss", "sub", "aud", "iat", "nbf", "exp")
+REGISTERED_CLAIMS = ("iss", "sub", "aud", "iat", "nbf", "exp", "jti")
 COOKIE = "token"
 VERIFIED_CACHE_SIZE = 4096
 ENV_VARIABLE_LIKE = re.compile(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+")
@@ -116,6 +118,11 @@ class TokenWrongIssuer(AuthError):
     code = "TOKEN_WRONG_ISSUER"
 
 
+class TokenRevoked(AuthError):
+    code = "TOKEN_REVOKED"
+    challenge = 'Bearer error="invalid_token", error_description="The token was revoked"'
+
+
 class InsufficientScope(MacaronException):
     """The token is valid but does not grant a scope the operation needs: 403, not 401 (RFC 6750 §3.1).
 
@@ -156,7 +163,8 @@ class AuthSettings:
     algorithms: list[str]  # always exactly the configured one: never what the token's header asks for
     options: dict[str, Any]
     decoder: jwt.PyJWT
-    verified: dict[str, Verified]  # tokens that passed every check
+    verified: dict[str, Verified]  # tokens that passed every check but revocation, which can come at any time
+    revoked: Callable[[Mapping[str, Any]], Any] | None  # jwt_revoked: asked on every request that carries a token
 
 
 class Verified(NamedTuple):
@@ -236,6 +244,7 @@ def _build_settings(config: Config) -> AuthSettings:
     cookie = config.get("jwt_cookie", False)
     if not isinstance(cookie, bool):
         raise fail("jwt_cookie must be true or false")
+    revoked = import_callable("jwt_revoked", config["jwt_revoked"], where) if config.get("jwt_revoked") else None
     required = ("exp", "sub", *(("aud",) if audience else ()), *(("iss",) if issuer else ()))
     return AuthSettings(
         algorithm=algorithm,
@@ -252,6 +261,7 @@ def _build_settings(config: Config) -> AuthSettings:
         options={"require": list(required)},
         decoder=jwt.PyJWT(),
         verified={},
+        revoked=revoked,
     )
 
 
@@ -337,7 +347,8 @@ def generate_token(
     """A signed JWT for ``user_id`` (its ``sub``), valid ``expire_in`` seconds (default ``jwt_token_timeout``).
 
     ``data`` adds claims; it is not modified, and may not set the registered
-    claims this function sets (iss, sub, aud, iat, nbf, exp).
+    claims this function sets (iss, sub, aud, iat, nbf, exp, and ``jti``: a
+    fresh random id, which a ``jwt_revoked`` check can use to revoke one token).
     ``scopes`` (a list of scope names) are written as the ``scope`` claim, space-separated;
     ``data`` may then not hold ``scope`` or ``scp`` too.
     """
@@ -365,6 +376,7 @@ def generate_token(
         "iat": now,
         "nbf": now,
         "exp": now + (current.timeout if expire_in is None else int(expire_in)),
+        "jti": uuid.uuid4().hex,
     }
     if current.issuer:
         claims["iss"] = current.issuer
@@ -455,6 +467,13 @@ def _verify(token: str, current: AuthSettings) -> dict[str, Any]:
 
 
 def _verified(token: str, current: AuthSettings) -> Verified:
+    verified = _checked(token, current)
+    if current.revoked is not None and current.revoked(MappingProxyType(verified.claims)):
+        raise TokenRevoked("the token was revoked")
+    return verified
+
+
+def _checked(token: str, current: AuthSettings) -> Verified:
     # A token already verified (same bytes, so same signature) needs only its expiry checked again:
     # PyJWT's decoding and signature check cost far more than the rest of a request.
     known = current.verified.get(token)

@@ -8,6 +8,7 @@ debugging) show the configuration with them hidden.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
@@ -265,6 +266,21 @@ def load_config(root: str | os.PathLike[str], env: str | None = None) -> Config:
 
 
 _current: Config | None = None
+
+
+def import_callable(key: str, dotted: Any, where: str) -> Callable[..., Any]:
+    """The function that the setting ``key`` names as ``package.module.function``; a ConfigError names what is wrong."""
+    module_name, _, attribute = dotted.rpartition(".") if isinstance(dotted, str) else ("", "", "")
+    if not module_name:
+        raise ConfigError(f"{where}: {key} {dotted!r} must be a dotted path: package.module.function")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ConfigError(f"{where}: {key} '{dotted}': importing {module_name} failed: {type(exc).__name__}: {exc}") from exc
+    target = getattr(module, attribute, None)
+    if target is None or not callable(target):
+        raise ConfigError(f"{where}: {key} '{dotted}': module {module_name} has no function '{attribute}'")
+    return target  # type: ignore[no-any-return]
 
 
 def set_config(config: Config | None) -> None:

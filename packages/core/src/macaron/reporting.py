@@ -12,7 +12,6 @@ response is never changed by a reporter.
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 import re
 import socket
@@ -26,7 +25,7 @@ from urllib.parse import parse_qsl
 
 from flask import current_app, has_app_context, has_request_context, request
 
-from macaron.config import Config, ConfigError
+from macaron.config import Config, ConfigError, import_callable
 from macaron.context import current
 from macaron.errors import MacaronException
 
@@ -76,7 +75,7 @@ class Reporting:
             names = [names]
         if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
             raise ConfigError(f"{where}: error_reporter must be a dotted path (package.module.function) or a list of them")
-        reporters = [(name, _import_reporter(name, where)) for name in names]
+        reporters = [(name, import_callable("error_reporter", name, where)) for name in names]
         slow_ms = config.get("report_slow_calls_ms")
         if slow_ms is not None and (isinstance(slow_ms, bool) or not isinstance(slow_ms, (int, float)) or slow_ms <= 0):
             raise ConfigError(f"{where}: report_slow_calls_ms must be a number of milliseconds above 0, not {slow_ms!r}")
@@ -100,20 +99,6 @@ class Reporting:
                 impl.function(*[{"report": report}[name] for name in impl.argnames])
             except Exception:
                 log.exception("plugin %s failed on report %s", impl.plugin_name, report["error_id"])
-
-
-def _import_reporter(dotted: str, where: str) -> Callable[[dict[str, Any]], Any]:
-    module_name, _, attribute = dotted.rpartition(".")
-    if not module_name:
-        raise ConfigError(f"{where}: error_reporter '{dotted}' must be a dotted path: package.module.function")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise ConfigError(f"{where}: error_reporter '{dotted}': importing {module_name} failed: {type(exc).__name__}: {exc}") from exc
-    target = getattr(module, attribute, None)
-    if target is None or not callable(target):
-        raise ConfigError(f"{where}: error_reporter '{dotted}': module {module_name} has no function '{attribute}'")
-    return target  # type: ignore[no-any-return]
 
 
 _fallback: Reporting | None = None
