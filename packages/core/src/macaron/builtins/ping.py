@@ -1,15 +1,45 @@
-"""Built-in ``/ping`` and ``/version``, served from their own small spec like any user API."""
+"""Built-in ``/ping`` and ``/version``, served from their own small spec like any user API.
+
+``ping_hook`` in the config names functions that ``/ping`` calls, so that a load
+balancer's health check sees what the service depends on (a database, a queue):
+one that raises, or returns False, makes ``/ping`` answer 503.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from macaron.config import Config
+from flask import Flask
+
+from macaron.config import Config, ConfigError, get_config, import_callable
+from macaron.errors import MacaronException
 from macaron.hookspecs import hookimpl
 
 SPEC = Path(__file__).with_name("ping.yaml")
 BUILTINS = SPEC.resolve().parent
+MEMO = "macaron.ping_hooks"
+
+log = logging.getLogger("macaron.ping")
+
+
+class ServiceUnavailable(MacaronException):
+    """A ``ping_hook`` found the service unable to serve: 503, so a load balancer takes it out of rotation."""
+
+    code = "SERVICE_UNAVAILABLE"
+    status = 503
+
+
+def ping_hooks(config: Config) -> list[tuple[str, Callable[[], Any]]]:
+    """The functions ``ping_hook`` names (one dotted path or a list), imported once."""
+    names = config.get("ping_hook") or []
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list):
+        raise ConfigError(f"{config.where()}: ping_hook must be a dotted path (package.module.function) or a list of them")
+    return [(str(name), import_callable("ping_hook", name, config.where())) for name in names]
 
 
 @hookimpl
@@ -17,7 +47,22 @@ def register_apis(config: Config) -> list[Path]:
     return [SPEC]
 
 
+@hookimpl
+def startup(app: Flask, config: Config) -> None:
+    config.memo(MEMO, ping_hooks)  # a ping_hook that cannot be imported stops start-up, not the first health check
+
+
 def ping() -> dict[str, Any]:
+    for name, hook in get_config().memo(MEMO, ping_hooks):
+        try:
+            healthy = hook()
+        except Exception as exc:
+            # The reason goes to the log, not to whoever can reach /ping.
+            log.warning("ping_hook %s failed: %s: %s", name, type(exc).__name__, exc, exc_info=exc)
+            raise ServiceUnavailable(f"health check {name} failed") from None
+        if healthy is False:
+            log.warning("ping_hook %s says the service is unhealthy", name)
+            raise ServiceUnavailable(f"health check {name} failed")
     return {}
 
 
