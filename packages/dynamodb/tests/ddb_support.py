@@ -160,14 +160,18 @@ class Services:
         self.roots: list[str] = []
         self.tables: list[macaron_dynamodb.Table] = []
 
-    def write(self, definitions: str, *, api: str = "shop", config: dict[str, Any] | None = None, files: dict[str, str] | None = None) -> Path:
+    def write(
+        self, definitions: str, *, api: str = "shop", config: dict[str, Any] | None = None, files: dict[str, str] | None = None, spec: str | None = None
+    ) -> Path:
+        """A service folder; ``definitions`` go under a Swagger 2.0 header, unless ``spec`` is given whole (an OpenAPI 3 one, say)."""
         root = self.tmp_path / f"service_{len(self.roots)}"
         (root / "apis").mkdir(parents=True)
         prefix = f"t{os.getpid()}_{next(_prefixes)}_"
         settings = {"name": "test-service", "dynamodb": {"endpoint_url": self.endpoint, "region": "us-east-1", "table_prefix": prefix}}
         settings.update(config or {})
         (root / "macaron.yaml").write_text(yaml.safe_dump(settings))
-        (root / "apis" / f"{api}.yaml").write_text(HEADER + "definitions:\n" + textwrap.indent(textwrap.dedent(definitions), "  "))
+        text = textwrap.dedent(spec) if spec is not None else HEADER + "definitions:\n" + textwrap.indent(textwrap.dedent(definitions), "  ")
+        (root / "apis" / f"{api}.yaml").write_text(text)
         for name, content in (files or {}).items():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             (root / name).write_text(textwrap.dedent(content))

@@ -67,7 +67,11 @@ __all__ = [
 
 
 def tables_of(models: object) -> list[Table]:
-    """The tables of the persisted models among ``models`` (``apis.shop``, a list of classes...)."""
+    """The tables of the persisted models among ``models`` (``apis.shop``, a list of classes...), each once.
+
+    The subtypes of a persisted base (a discriminator's ``allOf`` hierarchy) share its table.
+    """
     from macaron_dynamodb.persistence import Persistent
 
-    return [cls._table for cls in models if isinstance(cls, type) and issubclass(cls, Persistent)]  # type: ignore[attr-defined]
+    tables = [cls._table for cls in models if isinstance(cls, type) and issubclass(cls, Persistent)]  # type: ignore[attr-defined]
+    return list({id(table): table for table in tables}.values())

@@ -12,6 +12,10 @@ back as ``float``, ``integer`` as ``int``; a number with no type in the spec (a
 free-form object) is an ``int`` when its text has no fraction or exponent. No
 ``Decimal`` ever reaches a model. Decoders are compiled once per definition, and
 any part of a schema with no ``number`` in it is read by the generic decoder.
+
+Where a schema with a discriminator is declared (the ``Pet:any`` dispatch of the
+spec), the value may be any of its subtypes, each with numbers of its own: the
+stored discriminator value picks the subtype's decoder, as it picks the model.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from typing import Any
+
+from macaron.spec import DISPATCH, POLYMORPHIC_SUFFIX
 
 AttributeValue = dict[str, Any]
 Decoder = Callable[[AttributeValue], Any]
@@ -133,8 +139,32 @@ class DecoderFactory:
         self._by_ref: dict[str, Decoder | None] = {}
         self._resolving: set[str] = set()
 
-    def item_decoder(self, schema: dict[str, Any]) -> Callable[[dict[str, AttributeValue]], dict[str, Any]]:
-        """Reads a whole item (a map of top-level attributes) as the wire data of ``schema``."""
+    def item_decoder(self, schema: dict[str, Any], name: str | None = None) -> Callable[[dict[str, AttributeValue]], dict[str, Any]]:
+        """Reads a whole item (a map of top-level attributes) as the wire data of ``schema``, the definition ``name``.
+
+        When the definition has a discriminator, the item may be any of its subtypes:
+        the stored value picks the subtype's decoder (an unknown one, the base's).
+        """
+        dispatch = self.dispatch_of(name) if name is not None else None
+        plain = self._item_decoder(schema)
+        if dispatch is None:
+            return plain
+        prop = dispatch["propertyName"]
+        by_target = {target: self._item_decoder(self.definitions.get(target, {})) for target in set(dispatch["mapping"].values())}
+        by_value = {value: by_target[target] for value, target in dispatch["mapping"].items()}
+
+        def decode_subtype(item: dict[str, AttributeValue]) -> dict[str, Any]:
+            tag = item.get(prop)
+            return by_value.get(tag.get("S"), plain)(item) if tag is not None else plain(item)
+
+        return decode_subtype
+
+    def dispatch_of(self, name: str) -> dict[str, Any] | None:
+        """How the definition ``name`` picks a subtype by its discriminator, when it has one (its ``Name:any`` companion)."""
+        marker = self.definitions.get(name + POLYMORPHIC_SUFFIX, {}).get(DISPATCH)
+        return marker if isinstance(marker, dict) else None
+
+    def _item_decoder(self, schema: dict[str, Any]) -> Callable[[dict[str, AttributeValue]], dict[str, Any]]:
         properties = {name: self.decoder(sub) for name, sub in self.properties(schema).items()}
         special = {name: decoder for name, decoder in properties.items() if decoder is not None}
         if not special:
@@ -167,6 +197,8 @@ class DecoderFactory:
             return None
         if "$ref" in schema:
             return self._ref(schema["$ref"][len(REF_PREFIX):])
+        if DISPATCH in schema:
+            return self._dispatch(schema)
         for key in ("anyOf", "oneOf"):
             if key in schema:
                 branches = [b for b in schema[key] if not (isinstance(b, dict) and b.get("type") == "null")]
@@ -187,16 +219,47 @@ class DecoderFactory:
             return _list_of(item)
         if kinds in (["object"], [None]):
             if "properties" in schema or "allOf" in schema:
-                fields = {name: self.decoder(sub) for name, sub in self.properties(schema).items()}
-                extra = self.decoder(schema.get("additionalProperties"))
-                if extra is not None:  # listed properties must not fall back to the extra decoder
-                    return _object_of({name: d or generic for name, d in fields.items()}, extra)
-                special = {name: d for name, d in fields.items() if d is not None}
-                return _object_of(special, None) if special else None
+                return self._object(self.properties(schema), schema.get("additionalProperties"))
             extra = self.decoder(schema.get("additionalProperties"))
             if extra is not None:
                 return _object_of({}, extra)
         return None
+
+    def _object(self, properties: dict[str, dict[str, Any]], additional: Any) -> Decoder | None:
+        fields = {name: self.decoder(sub) for name, sub in properties.items()}
+        extra = self.decoder(additional)
+        if extra is not None:  # listed properties must not fall back to the extra decoder
+            return _object_of({name: d or generic for name, d in fields.items()}, extra)
+        special = {name: d for name, d in fields.items() if d is not None}
+        return _object_of(special, None) if special else None
+
+    def _dispatch(self, schema: dict[str, Any]) -> Decoder | None:
+        """A polymorphic value: its discriminator value picks the decoder of the definition it names."""
+        dispatch = schema[DISPATCH]
+        prop = dispatch["propertyName"]
+        # Keywords written beside a discriminated oneOf apply to every alternative: their properties join each one's.
+        beside = {name: sub for name, sub in self.properties(schema).items() if name != prop}
+        by_target: dict[str, Decoder | None] = {}
+        for target in dict.fromkeys(dispatch["mapping"].values()):
+            if beside:
+                definition = self.definitions.get(target, {})
+                by_target[target] = self._object({**beside, **self.properties(definition)}, definition.get("additionalProperties"))
+            else:
+                by_target[target] = self._ref(target)
+        base = dispatch.get("base")
+        fallback = (self._ref(base) if base else None) or generic  # a value the spec does not know: read it as the base
+        if all(decoder is None for decoder in by_target.values()) and fallback is generic:
+            return None
+        by_value = {value: by_target[target] or generic for value, target in dispatch["mapping"].items()}
+
+        def decode_subtype(value: AttributeValue) -> Any:
+            fields = value.get("M")
+            tag = fields.get(prop) if fields is not None else None
+            if tag is None:
+                return fallback(value)
+            return by_value.get(tag.get("S"), fallback)(value)
+
+        return decode_subtype
 
     def _ref(self, name: str) -> Decoder | None:
         if name in self._by_ref:

@@ -19,7 +19,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.operand import Path, Value
 
 from macaron.errors import ModelValidationError
-from macaron.models import Model, to_wire
+from macaron.models import Model, PolymorphicModel, to_wire
 from macaron_dynamodb.backend import Backend, Cancelled, ConditionFailed
 from macaron_dynamodb.codec import AttributeValue, EncodeError, encode, encode_item, generic
 from macaron_dynamodb.errors import DynamoDBUnavailable, InvalidCursor, ItemConflict, ItemExists, ItemNotFound, TransactionCancelled
@@ -136,9 +136,13 @@ class Table:
 
     # -- items ------------------------------------------------------------------
 
-    def item_for_save(self, data: dict[str, Any], version: int | None) -> dict[str, AttributeValue]:
-        """Validate and encode a model's data; ``version`` replaces the version property when given."""
-        model = self.model
+    def item_for_save(self, data: dict[str, Any], version: int | None, model: type[Model] | None = None) -> dict[str, AttributeValue]:
+        """Validate and encode a model's data; ``version`` replaces the version property when given.
+
+        ``model`` is the class of the instance saved: a subtype is checked as itself (a Cat
+        relabelled "Dog" is refused, where the base would take it as a Dog).
+        """
+        model = model or self.model
         checked: dict[str, Any] = data if version is None else {**data, str(self.spec.version): version}
         model.check(checked)
         try:
@@ -148,6 +152,16 @@ class Table:
 
     def wrap(self, item: dict[str, AttributeValue]) -> Any:
         return self.model._wrap(self.decode_item(item))
+
+    def kind_filter(self, model: type[Model]) -> Condition | None:
+        """For a subtype of the table's model, the condition keeping the items of its kind (its discriminator values)."""
+        if model is self.model or not issubclass(model, PolymorphicModel):
+            return None
+        return Attr(model._discriminator).is_in(*model._subtypes)
+
+    def not_found(self, model: type[Model], key: dict[str, AttributeValue], found: Any = None) -> ItemNotFound:
+        other = f" (the item is a {found._name})" if found is not None else ""
+        return ItemNotFound(f"no {model._name} with {self.describe_key(key)}{other}")
 
     # -- cursors ----------------------------------------------------------------
 
@@ -233,7 +247,7 @@ class Persistent(_Base):
         """
         table = self._table
         data = self._data
-        arguments, new_version = _put_request(table, data, create, condition)
+        arguments, new_version = _put_request(table, data, create, condition, type(self))
         try:
             table.backend.call("PutItem", arguments)
         except ConditionFailed:
@@ -262,8 +276,10 @@ class Persistent(_Base):
             arguments["ConsistentRead"] = True
         item = table.backend.call("GetItem", arguments).get("Item")
         if item is None:
-            raise ItemNotFound(f"no {cls._table.model._name} with {table.describe_key(key)}")
+            raise table.not_found(cls, key)
         result: M = table.wrap(item)
+        if not isinstance(result, cls):  # Cat.load of a key holding a Dog
+            raise table.not_found(cls, key, result)
         return result
 
     # -- many items -------------------------------------------------------------
@@ -293,7 +309,10 @@ class Persistent(_Base):
         expression = Expression()
         key_condition = expression.add(Path(hash_name) == table.key_value(hash_name, hash_key), *([condition] if condition is not None else []))
         arguments: dict[str, Any] = {"TableName": table.name, "KeyConditionExpression": key_condition}
-        filter_text = expression.add(filter)
+        # DynamoDB refuses a query filter on the keys it queries: there, _page alone keeps the kind.
+        keys = table.key_names if index is None else (hash_name, _index(table, index).range_key)
+        kind = [] if getattr(cls, "_discriminator", None) in keys else _kind(table, cls)
+        filter_text = expression.add(filter, *kind)
         if filter_text is not None:
             arguments["FilterExpression"] = filter_text
         if reverse:
@@ -320,7 +339,7 @@ class Persistent(_Base):
             _index(table, index)
         arguments: dict[str, Any] = {"TableName": table.name}
         expression = Expression()
-        filter_text = expression.add(filter)
+        filter_text = expression.add(filter, *_kind(table, cls))
         if filter_text is not None:
             arguments["FilterExpression"] = filter_text
         if (segment is None) != (total_segments is None):
@@ -353,7 +372,9 @@ class Persistent(_Base):
             for attempt in range(UNPROCESSED_ATTEMPTS):
                 result = table.backend.call("BatchGetItem", {"RequestItems": pending})
                 for item in result.get("Responses", {}).get(table.name, []):
-                    found[_identity({name: item[name] for name in table.key_names})] = table.wrap(item)
+                    model = table.wrap(item)
+                    if isinstance(model, cls):  # Cat.batch_get leaves the Dogs out, as missing items
+                        found[_identity({name: item[name] for name in table.key_names})] = model
                 pending = result.get("UnprocessedKeys") or {}
                 if not pending:
                     break
@@ -373,12 +394,12 @@ class Persistent(_Base):
         puts = list(put)
         for model in puts:
             if not isinstance(model, cls):
-                raise TypeError(f"{cls._table.model._name}.batch_write: cannot put a {type(model).__name__}")
+                raise TypeError(f"{cls._name}.batch_write: cannot put a {type(model).__name__}")
         deletes: list[tuple[Table, dict[str, AttributeValue]]] = []
         for target in delete:
             if isinstance(target, Persistent):
                 if not isinstance(target, cls):
-                    raise TypeError(f"{cls._table.model._name}.batch_write: cannot delete a {type(target).__name__}")
+                    raise TypeError(f"{cls._name}.batch_write: cannot delete a {type(target).__name__}")
                 deletes.append((table, table.key_of(target._data)))
             else:
                 deletes.append((table, table.key(target)))
@@ -391,6 +412,11 @@ def _index(table: Table, name: str) -> Any:
         known = ", ".join(sorted(table.spec.indexes)) or "none"
         raise ValueError(f"{table.model._name} has no index '{name}' (its indexes: {known})")
     return index
+
+
+def _kind(table: Table, model: type[Model]) -> list[Condition]:
+    condition = table.kind_filter(model)
+    return [] if condition is None else [condition]
 
 
 def _paging(table: Table, arguments: dict[str, Any], index: str | None, limit: int | None, cursor: str | None, consistent: bool) -> None:
@@ -414,6 +440,8 @@ def _page(cls: type[M], operation: str, arguments: dict[str, Any], index: str | 
     result = table.backend.call(operation, arguments)
     wrap = table.wrap
     items: list[M] = [wrap(item) for item in result.get("Items", ())]
+    if cls is not table.model:  # a subtype's list: its kind only (the filter did it, unless it was on a key)
+        items = [item for item in items if isinstance(item, cls)]
 
     def fetch(cursor: str) -> Page[M]:
         following = dict(arguments)
@@ -453,12 +481,12 @@ def _conditioned(request: dict[str, Any], condition: Condition | None, *mine: Co
     return request
 
 
-def _put_request(table: Table, data: dict[str, Any], create: bool, condition: Condition | None) -> tuple[dict[str, Any], int | None]:
+def _put_request(table: Table, data: dict[str, Any], create: bool, condition: Condition | None, model: type[Model]) -> tuple[dict[str, Any], int | None]:
     """A PutItem (or transaction Put) of a model's data, and the version it will have once written."""
     table.key_of(data)  # a missing key is the caller's 400, even where the spec does not require it
     version_condition, new_version = _version_check(table, data)
     create_condition = Path(table.spec.hash_key).does_not_exist() if create else None
-    request = {"TableName": table.name, "Item": table.item_for_save(data, new_version)}
+    request = {"TableName": table.name, "Item": table.item_for_save(data, new_version, model)}
     return _conditioned(request, condition, version_condition, create_condition), new_version
 
 
@@ -503,7 +531,7 @@ def _batch_write(puts: Sequence[Persistent], deletes: Sequence[tuple[Table, dict
             current = model._data.get(table.spec.version)
             new_version = 1 if current is None else int(current) + 1
             bumps.append((model, new_version))
-        requests.append((table.backend, table.name, {"PutRequest": {"Item": table.item_for_save(model._data, new_version)}}))
+        requests.append((table.backend, table.name, {"PutRequest": {"Item": table.item_for_save(model._data, new_version, type(model))}}))
     for table, key in deletes:
         requests.append((table.backend, table.name, {"DeleteRequest": {"Key": key}}))
     by_backend: dict[int, tuple[Backend, list[tuple[str, dict[str, Any]]]]] = {}
@@ -575,7 +603,7 @@ class Transaction:
 
     def save(self, model: Persistent, *, create: bool = False, condition: Condition | None = None) -> None:
         table = model._table
-        operation, new_version = _put_request(table, model._data, create, condition)
+        operation, new_version = _put_request(table, model._data, create, condition, type(model))
         why = "already exists" if create else "changed since it was loaded" if new_version is not None else "condition failed"
         self._add(table, table.key_of(model._data), "Put", operation, why)
         if new_version is not None:

@@ -28,6 +28,33 @@ def _definitions(model: type, api: Api | None) -> dict[str, dict[str, Any]]:
     return {cls._name: cls._schema for cls in models}
 
 
+def _property_pointer(definition: dict[str, Any], prop: str) -> str:
+    """Where ``prop`` is declared in a definition: its properties, or the allOf part of a subtype that adds it."""
+    for index, part in enumerate(definition.get("allOf", ())):
+        if isinstance(part, dict) and prop in (part.get("properties") or {}):
+            return f"/allOf/{index}/properties/{prop}"
+    return f"/properties/{prop}"
+
+
+def _check_polymorphism(model: type, name: str, where: str) -> None:
+    """A persisted hierarchy has one table, its base's: subtypes inherit it and save themselves there."""
+    for ancestor in model.__mro__[1:]:
+        if "x-persist" in (vars(ancestor).get("_schema") or {}):
+            raise SpecError(
+                where,
+                f"/definitions/{name}/x-persist",
+                f"{name} extends {ancestor._name}, which is persisted: a subtype is stored in its base's table (remove this x-persist)",  # type: ignore[attr-defined]
+            )
+    strangers = sorted(sub._name for sub in getattr(model, "_subtypes", {}).values() if not issubclass(sub, model))
+    if strangers:
+        raise SpecError(
+            where,
+            f"/definitions/{name}/x-persist",
+            f"{name} is a oneOf with a discriminator, and {', '.join(strangers)} do not extend it, so they could not save themselves: "
+            f"persist each alternative, or make {name} a base its subtypes extend with allOf",
+        )
+
+
 def persist(model: type, definition: dict[str, Any], config: Config, api: Api | None = None) -> Table:
     """Give ``model`` its table and methods; raises SpecError or ConfigError at start-up."""
     # pynamodb and botocore load here, not with the plugin: every `macaron` command and
@@ -35,10 +62,12 @@ def persist(model: type, definition: dict[str, Any], config: Config, api: Api | 
     from macaron_dynamodb.backend import Settings, backend_for
     from macaron_dynamodb.persistence import METHODS, Table, attach
 
-    decoders = DecoderFactory(_definitions(model, api))
+    definitions = _definitions(model, api)
+    decoders = DecoderFactory(definitions)
     properties = decoders.properties(definition)
     name = getattr(model, "_name", model.__name__)
     where = str(api.file) if api is not None else f"API '{getattr(model, '_api', '?')}'"
+    _check_polymorphism(model, name, where)
     try:
         spec = parse(definition.get("x-persist"), model, properties, where)
     except NotOurs as exc:
@@ -47,16 +76,20 @@ def persist(model: type, definition: dict[str, Any], config: Config, api: Api | 
             f"/definitions/{name}/x-persist/backend",
             f"backend '{exc}' is not installed (macaron-dynamodb handles backend '{BACKEND}')",
         ) from None
-    attributes = {getattr(model, "_attributes", {}).get(prop, prop) for prop in properties} | set(getattr(model, "_attributes", {}))
-    clashes = sorted(set(METHODS) & (attributes | set(properties)))
-    if clashes:
-        raise SpecError(
-            where,
-            f"/definitions/{name}/properties/{clashes[0]}",
-            f"propert{'ies' if len(clashes) > 1 else 'y'} {', '.join(clashes)} would hide the persistence method"
-            f"{'s' if len(clashes) > 1 else ''} of the same name: rename {'them' if len(clashes) > 1 else 'it'}",
-        )
-    table = Table(model, spec, backend_for(Settings.from_config(config)), decoders.item_decoder(definition))  # type: ignore[arg-type]
+    # The subtypes save themselves too: none of their properties may hide a method either.
+    for cls in dict.fromkeys([model, *getattr(model, "_subtypes", {}).values()]):
+        own = properties if cls is model else decoders.properties(definitions.get(cls._name, {}))
+        attributes = {getattr(cls, "_attributes", {}).get(prop, prop) for prop in own} | set(getattr(cls, "_attributes", {}))
+        clashes = sorted(set(METHODS) & (attributes | set(own)))
+        if clashes:
+            cls_name = getattr(cls, "_name", name)
+            raise SpecError(
+                where,
+                f"/definitions/{cls_name}{_property_pointer(definitions.get(cls_name, definition), clashes[0])}",
+                f"propert{'ies' if len(clashes) > 1 else 'y'} {', '.join(clashes)} would hide the persistence method"
+                f"{'s' if len(clashes) > 1 else ''} of the same name: rename {'them' if len(clashes) > 1 else 'it'}",
+            )
+    table = Table(model, spec, backend_for(Settings.from_config(config)), decoders.item_decoder(definition, name))  # type: ignore[arg-type]
     attach(model, table)  # type: ignore[arg-type]
     return table
 
