@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -130,3 +134,55 @@ def test_macaron_validate_thorough_runs_swagger_spec_validator_too() -> None:
     result = run_macaron("validate", "--thorough", str(HELLOWORLD))
     assert result.returncode == 0, result.stderr
     assert "all bound. OK" in result.stdout
+
+
+def _answer(url: str) -> tuple[int, dict[str, object]] | None:
+    try:
+        response = requests.get(url, timeout=2)
+    except (requests.ConnectionError, requests.Timeout):  # between two reloads
+        return None
+    return response.status_code, response.json()
+
+
+def _wait_for(url: str, predicate: Any, timeout: float = 30.0) -> tuple[int, dict[str, object]]:
+    deadline = time.monotonic() + timeout
+    answer = None
+    while time.monotonic() < deadline:
+        answer = _answer(url)
+        if answer is not None and predicate(answer):
+            return answer
+        time.sleep(0.2)
+    raise TimeoutError(f"{url}: last answer {answer}")
+
+
+def test_macaron_serve_debug_reloads_on_spec_changes_and_shows_a_broken_spec_until_it_is_fixed(tmp_path: Path) -> None:
+    service = tmp_path / "helloworld"
+    shutil.copytree(HELLOWORLD, service, ignore=shutil.ignore_patterns("__pycache__"))
+    spec = service / "apis" / "helloworld.yaml"
+    original = spec.read_text()
+    log = tmp_path / "server.log"
+    port = free_port()
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("MACARON_")}
+    process = subprocess.Popen(
+        [executable("macaron"), "serve", str(service), "--debug", "--port", str(port)],
+        env=environment,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # the reloader's child too
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            _wait_for(f"{url}/v1/hello/Bo", lambda answer: answer[0] == 200)
+            spec.write_text(original.replace("x-bind-server: helloworld.api.say_hello", "x-bind-server: helloworld.api.say_goodbye"))
+            status, body = _wait_for(f"{url}/ping", lambda answer: answer[0] == 503)
+            assert body["error"] == "SERVICE_NOT_STARTED"
+            assert "helloworld.yaml" in str(body["error_description"]) and "say_goodbye" in str(body["error_description"])
+            spec.write_text(original.replace("maxLength: 40", "maxLength: 2"))  # fixed, and the name limit is now 2
+            status, body = _wait_for(f"{url}/v1/hello/Bob", lambda answer: answer[0] != 503)
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}; the server said:\n{log.read_text()[-3000:]}") from exc
+        assert (status, body["error"]) == (400, "INVALID_PARAMETER"), body
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)

@@ -70,7 +70,7 @@ def _load(path: Path, env: str | None) -> Any:
 @ENV_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes the service to the network.")
 @click.option("--port", default=8080, envvar="PORT", show_default=True, type=int)
-@click.option("--debug", is_flag=True, help="Flask's debugger and reloader (development only).")
+@click.option("--debug", is_flag=True, help="Debugger, and reload on changes to code, specs or config (development only).")
 @click.option("--prod", is_flag=True, help="Serve under gunicorn, as in production.")
 @click.option("--workers", default=None, type=int, help="gunicorn workers (with --prod; default: 2 x cores + 1).")
 def serve(path: Path, env: str | None, host: str, port: int, debug: bool, prod: bool, workers: int | None) -> None:
@@ -80,8 +80,15 @@ def serve(path: Path, env: str | None, host: str, port: int, debug: bool, prod: 
 
         serve_gunicorn(path, env, host, port, workers)
         return
-    app = _load(path, env)
-    app.run(host=host, port=port, debug=debug, use_reloader=debug)
+    from macaron.app import StartupError
+    from macaron.config import ConfigError
+    from macaron.server import serve_development
+    from macaron.spec import SpecError
+
+    try:
+        serve_development(path, env, host, port, debug)
+    except (SpecError, ConfigError, StartupError) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @cli.command()

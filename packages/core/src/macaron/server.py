@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +51,56 @@ def gunicorn_options(host: str, port: int, workers: int | None) -> dict[str, Any
 
 def serve_gunicorn(path: Path, env: str | None, host: str, port: int, workers: int | None) -> None:
     MacaronGunicorn(path, env, gunicorn_options(host, port, workers)).run()
+
+
+# -- development ------------------------------------------------------------------------
+
+
+def watched_files(root: Path) -> list[str]:
+    """What a spec-first service is edited in besides its Python modules: specs and config files."""
+    apis = root / "apis"
+    specs = [p for p in apis.rglob("*") if p.is_file()] if apis.is_dir() else []
+    configs = [p for p in root.glob("*.yaml") if p.is_file()]
+    return sorted(str(p) for p in [*specs, *configs])
+
+
+def not_started(message: str) -> Callable[[dict[str, Any], Any], Iterable[bytes]]:
+    """A WSGI app that answers every request with the start-up error, while the reloader waits for a fix."""
+    body = json.dumps(
+        {"status": 503, "error": "SERVICE_NOT_STARTED", "error_description": message, "error_id": "start-up"}, indent=2
+    ).encode()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("503 SERVICE UNAVAILABLE", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return app
+
+
+def serve_development(path: Path, env: str | None, host: str, port: int, debug: bool) -> None:
+    """Flask's development server; with ``debug``, its debugger, and a reloader that also watches specs and config.
+
+    Under the reloader a spec or config that breaks does not end the server: every
+    request gets the start-up error as JSON until the file is fixed and saved.
+    """
+    from werkzeug.serving import run_simple
+
+    from macaron.app import StartupError, create_app
+    from macaron.config import ConfigError
+    from macaron.spec import SpecError
+
+    extra_files = watched_files(path.resolve()) if debug else None
+    if debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
+        # The reloader's parent only watches files and restarts the child, which loads and serves the app.
+        run_simple(host, port, not_started("starting"), use_reloader=True, extra_files=extra_files)
+        return
+    try:
+        app: Any = create_app(path, env)
+    except (SpecError, ConfigError, StartupError) as exc:
+        if not debug:
+            raise
+        print(f"macaron serve: {exc}\nmacaron serve: the service did not start; fix it and save, the server reloads", file=sys.stderr, flush=True)
+        app = not_started(str(exc))
+    else:
+        app.debug = debug
+    run_simple(host, port, app, use_reloader=debug, use_debugger=debug, threaded=True, extra_files=extra_files)
