@@ -85,9 +85,13 @@ _remote_classes: dict[tuple[str, int], type[MacaronException]] = {}
 
 
 def remote_error_class(code: str, status: int) -> type[MacaronException]:
-    """The exception class for an Error a remote sent: the registered class of that code, else one made for it."""
+    """The exception class for an Error a remote sent: the registered class of that code, else one made for it.
+
+    A registered class is used only when it is built as MacaronException is (a
+    description): BadResponse, ValidationError... need what only the remote had.
+    """
     registered = error_class(code)
-    if registered is not None and registered.status == status:
+    if registered is not None and registered.status == status and registered.__init__ is MacaronException.__init__:
         return registered
     key = (code, status)
     cls = _remote_classes.get(key)
