@@ -17,6 +17,11 @@ class PetNotFound(MacaronException):
     code = "PET_NOT_FOUND"
 
 
+class PetAdopted(MacaronException):
+    status = 409
+    code = "PET_ADOPTED"
+
+
 def list_pets(status: list[str] | None = None, limit: int = 20) -> list[Any]:
     pets = [pet for pet in _pets.values() if not status or pet.status in status]
     return pets[:limit]
@@ -32,3 +37,12 @@ def get_pet(petId: int) -> Any:  # arguments carry the spec's parameter names
     if petId not in _pets:
         raise PetNotFound(f"no pet {petId}")
     return _pets[petId]
+
+
+def adopt_pet(body: Any, petId: int) -> Any:
+    # body is a CardPayment or a CashPayment model, picked by its "method" and checked as that kind.
+    pet = get_pet(petId)
+    if pet.status == "adopted":
+        raise PetAdopted(f"pet {petId} is already adopted")
+    pet.status = "adopted"
+    return apis.petstore.Adoption(pet=pet, payment=body)  # the payment goes back as the kind it came in
