@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from macaron_unit.closing import closed_document
+
 if TYPE_CHECKING:
     from macaron.spec import Api
 
@@ -79,9 +81,15 @@ class _ContractBroken(AssertionError):
     """schemathesis' FailureGroup is a BaseException, which hypothesis lets through unshrunk: this carries it instead."""
 
 
-def served_specs(path: Path, env: str | None = None) -> list[tuple[str, Path, str]]:
-    """(API name, spec file, basePath) of every API the service in ``path`` serves, read as the server reads them."""
-    return [(api.name, Path(api.file), api.base_path or "") for api in served_apis(path, env)]
+def enforced_document(api: Api, path: Path, env: str | None = None) -> dict[str, Any]:
+    """The API's spec in one document, its objects closed as the server closes them unless it accepts unknown fields."""
+    from macaron.builtins.docs import bundle
+    from macaron.config import load_config
+
+    document = bundle(api.document, Path(api.file))
+    if load_config(path, env).get("reject_unknown_fields", True) is False:
+        return document
+    return closed_document(document)
 
 
 def security_scopes(path: Path, env: str | None = None) -> list[str]:
@@ -169,9 +177,10 @@ def run_contract(
         verbosity=hypothesis.Verbosity.quiet,
     )
 
-    for api_name, spec_file, base_path in served_specs(path, env):
+    for api in served_apis(path, env):
+        api_name, spec_file, base_path = api.name, api.file, api.base_path or ""
         try:
-            schema = schemathesis.openapi.from_path(spec_file, config=SchemathesisConfig())
+            schema = schemathesis.openapi.from_dict(enforced_document(api, path, env), config=SchemathesisConfig())
         except Exception as exc:  # schemathesis raises its own loader errors
             raise ContractError(f"{spec_file}: schemathesis cannot read this spec: {exc}") from exc
         base_url = url + base_path.rstrip("/")
