@@ -60,6 +60,18 @@ def test_a_remote_error_keeps_its_status_code_and_id_across_services(shop_url: s
     assert error["error_id"]
 
 
+def test_a_remote_errors_details_reach_the_caller_and_pass_through_a_service(items: object, shop_url: str) -> None:
+    with pytest.raises(MacaronException) as raised:
+        items.create_item({"name": "gold cup", "price": 5000})  # type: ignore[attr-defined]
+    assert (raised.value.status, raised.value.code) == (422, "PRICE_TOO_HIGH")
+    assert raised.value.extra == {"errors": [{"field": "/body/price", "message": "is over 1000"}], "limit": 1000}
+    passed = requests.post(f"{shop_url}/shop/items", json={"name": "gold cup", "price": 5000}, timeout=5)
+    assert passed.status_code == 422
+    body = passed.json()
+    assert body["errors"] == [{"field": "/body/price", "message": "is over 1000"}] and body["limit"] == 1000
+    assert body["request_id"] == passed.headers["X-Request-ID"]  # the shop's own request id, not a stale one
+
+
 def test_script_call_returns_models_and_raises_errors(items: object) -> None:
     item = items.get_item(item_id=1)  # type: ignore[attr-defined]
     assert item.name == "teapot" and item.added == dt.date(2024, 3, 1)

@@ -48,6 +48,10 @@ REQUEST_ID_HEADER = "X-Request-ID"
 CALL_CHAIN_HEADER = "X-Call-Chain"
 
 
+# The fields every Error has; request_id is the remote's, and this service answers with its own.
+_ERROR_FIELDS = frozenset({"status", "error", "error_description", "error_id", "user_message", "request_id"})
+
+
 class RemoteError(MacaronException):
     """An Error answered by the remote service; ``code``, ``status`` and ``error_id`` are the remote's."""
 
@@ -249,7 +253,10 @@ class OperationClient:
             return data if entry is None or data is None else entry[1](data)
         if isinstance(data, dict) and "error" in data:
             cls = remote_error_class(str(data["error"]), status)
+            # What the remote added beyond the standard fields ("errors": each field it refused...) stays with the
+            # error, so the caller can read it, and a caller that lets it through passes it on unchanged.
             error = cls(str(data.get("error_description", "")), user_message=data.get("user_message"))
+            error.extra = {key: value for key, value in data.items() if key not in _ERROR_FIELDS}
             if data.get("error_id"):
                 error.error_id = str(data["error_id"])  # the same error keeps one id across services
             raise error

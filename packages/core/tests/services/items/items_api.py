@@ -12,6 +12,7 @@ from macaron import add_error, apis
 
 ItemNotFound = add_error("ItemNotFound", "ITEM_NOT_FOUND", 404)
 NotYet = add_error("NotYet", "NOT_YET", 503)
+PriceTooHigh = add_error("PriceTooHigh", "PRICE_TOO_HIGH", 422)
 
 _items: dict[int, dict[str, Any]] = {1: {"id": 1, "name": "teapot", "price": 12.5, "added": "2024-03-01"}}
 _attempts: dict[str, int] = {}
@@ -25,6 +26,8 @@ def get_item(item_id: int) -> Any:
 
 
 def create_item(item: Any) -> Any:
+    if item.price > 1000:  # a rule of this service, which its spec cannot say
+        raise PriceTooHigh("price over the limit", errors=[{"field": "/body/price", "message": "is over 1000"}], limit=1000)
     with _lock:
         item.id = max(_items) + 1
         _items[item.id] = item.to_json()
