@@ -3,6 +3,8 @@
 Validation uses jsonschema-rs: compiled in microseconds, a valid instance checked in
 well under a microsecond, and every error reported with its JSON path. The fast
 ``is_valid`` runs on every request; ``iter_errors`` only once something is wrong.
+Schemas are compiled in the dialect of their Api's definitions (see macaron.spec):
+draft 4 for Swagger 2.0 and OpenAPI 3.0, 2020-12 for OpenAPI 3.1.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import jsonschema_rs
 import orjson
 
 from macaron.models import ApiModels, Converter, Model, PolymorphicModel, WireDict, WireList, _identity, copy_wire, parse_datetime
-from macaron.spec import DISPATCH, POLYMORPHIC_SUFFIX, Api, Response, SpecError, python_name
+from macaron.spec import DISPATCH, DRAFT4, DRAFT2020, POLYMORPHIC_SUFFIX, Api, Response, SpecError, dialect_of, python_name
 
 Problems = list[dict[str, str]]
 REF_PREFIX = "#/definitions/"
@@ -26,16 +28,46 @@ def escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
 
+def _json(value: Any, limit: int = 120) -> str:
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _problem(error: Any, prefix: str, document: Any) -> list[dict[str, str]]:
     path = "".join("/" + escape(str(token)) for token in error.instance_path)
     kind = error.kind
-    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
-        dispatch = _dispatch_at(document, list(error.schema_path)[:-1])
+    kinds = jsonschema_rs.ValidationErrorKind
+    if isinstance(kind, kinds.Required):
+        schema_path = list(error.schema_path)
+        dispatch = _dispatch_at(document, schema_path[:-1])
         if dispatch is not None and kind.property == dispatch["propertyName"]:
             return [{"field": f"{prefix}{path}/{escape(kind.property)}", "message": f"is required ({_discriminator_note(dispatch)})"}]
+        if schema_path and schema_path[-1] in ("dependentRequired", "dependencies"):
+            return [{"field": f"{prefix}{path}/{escape(kind.property)}", "message": f"is required {_required_by(error, document, schema_path)}"}]
         return [{"field": f"{prefix}{path}/{escape(kind.property)}", "message": "is required"}]
-    if isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
+    if isinstance(kind, (kinds.AdditionalProperties, kinds.UnevaluatedProperties)):
+        rule = _node_at(document, list(error.schema_path))
+        if isinstance(rule, dict) and isinstance(error.instance, dict):  # unevaluatedProperties: {a schema}: why each value breaks it
+            return [p for name in kind.unexpected for p in _problems_against(rule, error.instance.get(name), f"{prefix}{path}/{escape(name)}", document)]
         return [{"field": f"{prefix}{path}/{escape(name)}", "message": "is not allowed here (unknown field)"} for name in kind.unexpected]
+    if isinstance(kind, kinds.UnevaluatedItems):
+        rule = _node_at(document, list(error.schema_path))
+        found = []
+        for index in _unevaluated_indexes(error.instance, kind.unexpected):
+            if isinstance(rule, dict):
+                found += _problems_against(rule, error.instance[index], f"{prefix}{path}/{index}", document)
+            else:
+                found.append({"field": f"{prefix}{path}/{index}", "message": "is not allowed here (no schema describes this item)"})
+        return found
+    if isinstance(kind, kinds.FalseSchema) or (isinstance(kind, kinds.Not) and kind.schema == {}):
+        return [{"field": f"{prefix}{path}", "message": "is not allowed here"}]  # a `false` schema: nothing may be here
+    if isinstance(kind, kinds.Constant):
+        return [{"field": f"{prefix}{path}", "message": f"{_json(error.instance)} is not {_json(kind.expected_value)} (the only value allowed)"}]
+    if isinstance(kind, kinds.PropertyNames):
+        inner = kind.error
+        return [{"field": f"{prefix}{path}/{escape(str(inner.instance))}", "message": f"is not an allowed property name: {inner.message}"}]
+    if isinstance(kind, kinds.Contains):
+        return [{"field": f"{prefix}{path}", "message": _contains_message(document, list(error.schema_path))}]
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Enum):
         # jsonschema-rs names only the first few choices; a caller needs them all.
         choices = ", ".join(orjson.dumps(option).decode() for option in kind.options)
@@ -54,8 +86,8 @@ def _problem(error: Any, prefix: str, document: Any) -> list[dict[str, str]]:
     return [{"field": f"{prefix}{path}", "message": str(error.message)}]
 
 
-def _dispatch_at(document: Any, tokens: list[Any]) -> dict[str, Any] | None:
-    """The discriminator dispatch marker of the schema at ``tokens`` (an error's schema path), if it is one."""
+def _node_at(document: Any, tokens: list[Any]) -> Any:
+    """The schema at ``tokens`` (an error's schema path: jsonschema-rs gives it with references followed)."""
     node = document
     for token in tokens:
         if isinstance(node, dict) and token in node:
@@ -64,8 +96,59 @@ def _dispatch_at(document: Any, tokens: list[Any]) -> dict[str, Any] | None:
             node = node[token]
         else:
             return None
+    return node
+
+
+def _dispatch_at(document: Any, tokens: list[Any]) -> dict[str, Any] | None:
+    """The discriminator dispatch marker of the schema at ``tokens`` (an error's schema path), if it is one."""
+    node = _node_at(document, tokens)
     dispatch = node.get(DISPATCH) if isinstance(node, dict) else None
     return dispatch if isinstance(dispatch, dict) else None
+
+
+def _problems_against(rule: dict[str, Any], value: Any, field: str, document: Any) -> list[dict[str, str]]:
+    """Why ``value`` breaks ``rule``, a subschema jsonschema-rs reports only as a whole (unevaluatedProperties/Items: {...})."""
+    sub_document = {**rule, "definitions": document.get("definitions", {})} if isinstance(document, dict) else dict(rule)
+    validator = jsonschema_rs.Draft202012Validator(sub_document, validate_formats=True)  # these keywords exist in 2020-12 only
+    return [problem for error in validator.iter_errors(value) for problem in _problem(error, field, sub_document)]
+
+
+def _unevaluated_indexes(items: Any, unexpected: list[Any]) -> list[int]:
+    """Where the items jsonschema-rs names by their JSON text are: the last ones that read so (they are the array's tail)."""
+    if not isinstance(items, list):
+        return []
+    wanted = [str(text) for text in unexpected]
+    indexes = []
+    for index in range(len(items) - 1, -1, -1):
+        text = orjson.dumps(items[index]).decode()
+        if text in wanted:
+            wanted.remove(text)
+            indexes.append(index)
+    return sorted(indexes)
+
+
+def _required_by(error: Any, document: Any, schema_path: list[Any]) -> str:
+    """Why a ``dependentRequired`` property is required: the present properties that require it."""
+    rules = _node_at(document, schema_path)
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    if isinstance(rules, dict):
+        causes = [name for name, needs in rules.items() if name in instance and isinstance(needs, list) and error.kind.property in needs]
+        if causes:
+            return "when " + ", ".join(f"'{name}'" for name in causes) + (" is" if len(causes) == 1 else " are") + " present"
+    return "here (dependentRequired)"
+
+
+def _contains_message(document: Any, schema_path: list[Any]) -> str:
+    schema = _node_at(document, schema_path[:-1])  # the array's schema, whose contains/minContains/maxContains failed
+    schema = schema if isinstance(schema, dict) else {}
+    wanted = _json(schema.get("contains", {}))
+    # jsonschema-rs reports minContains and maxContains together: the message gives both bounds.
+    least, most = schema.get("minContains", 1), schema.get("maxContains")
+    if most is None:
+        return f"must contain at least {least} item(s) matching {wanted}"
+    if least == most:
+        return f"must contain exactly {least} item(s) matching {wanted}"
+    return f"must contain {least} to {most} item(s) matching {wanted}"
 
 
 def _discriminator_note(dispatch: dict[str, Any]) -> str:
@@ -146,19 +229,21 @@ def referenced(schema: Any, definitions: dict[str, Any]) -> dict[str, Any]:
 
 
 _compiled: dict[bytes, jsonschema_rs.Validator] = {}
+VALIDATORS: dict[str, Callable[..., jsonschema_rs.Validator]] = {DRAFT4: jsonschema_rs.Draft4Validator, DRAFT2020: jsonschema_rs.Draft202012Validator}
 
 
-def compile_schema(schema: dict[str, Any], definitions: dict[str, Any]) -> jsonschema_rs.Validator:
-    """A validator for ``schema``, shared by every operation with the same schema."""
+def compile_schema(schema: dict[str, Any], definitions: dict[str, Any], dialect: str | None = None) -> jsonschema_rs.Validator:
+    """A validator for ``schema``, shared by every operation with the same schema, in the definitions' dialect."""
+    dialect = dialect or dialect_of(definitions)
     document = dict(schema)
     needed = referenced(schema, definitions)
     if needed:
         # Only what the schema reaches: compiling all of a large spec's definitions per operation is slow.
         document["definitions"] = needed
-    key = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    key = dialect.encode() + orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
     validator = _compiled.get(key)
     if validator is None:
-        validator = _compiled[key] = jsonschema_rs.Draft4Validator(document, validate_formats=True)
+        validator = _compiled[key] = VALIDATORS[dialect](document, validate_formats=True)
     return validator
 
 
@@ -202,6 +287,10 @@ def is_synthetic(name: str) -> bool:
     return name.endswith((PART_SUFFIX, POLYMORPHIC_SUFFIX))
 
 
+class _Unevaluated(Exception):
+    """A composition whose members only validation can tell (2020-12 conditionals): close it with unevaluatedProperties."""
+
+
 def close_objects(definitions: dict[str, dict[str, Any]], schemas: list[dict[str, Any]]) -> None:
     """Reject unknown fields: objects that list properties and say nothing of others allow no others.
 
@@ -210,13 +299,46 @@ def close_objects(definitions: dict[str, dict[str, Any]], schemas: list[dict[str
     unevaluatedProperties); yet the same definition used on its own must be closed.
     So each definition used as an allOf part gets an open copy, ``<Name>:part``,
     that the allOf references instead; ``<Name>`` itself is closed like any other.
+
+    In 2020-12 (OpenAPI 3.1) more subschemas are parts of the object they sit in:
+    ``then``/``else``, ``dependentSchemas``, and ``anyOf``/``oneOf`` written beside
+    the object's own members. Which of their properties apply depends on the value,
+    so such an object is closed with ``unevaluatedProperties: false``, which counts
+    the properties of the parts that matched. A schema that declares
+    ``unevaluatedProperties`` itself is the author's to close, its parts left open.
+    Subschemas that only test a value (``if``, ``not``, ``contains``,
+    ``propertyNames``) are never closed: closing them would change what they test.
     """
+    modern = dialect_of(definitions) == DRAFT2020
     parts: set[str] = set()
+
+    def branches_are_parts(schema: dict[str, Any]) -> bool:
+        # Beside the object's own members, an alternative adds to them; alone, it is a whole object of its own.
+        return modern and any(key in schema for key in ("properties", "patternProperties", "allOf", "additionalProperties", "unevaluatedProperties"))
+
+    def in_place_parts(schema: dict[str, Any]) -> list[Any]:
+        """The subschemas that describe more of the same object: left open, their references to open copies."""
+        found = list(schema.get("allOf", ()))
+        if modern:
+            found += [schema[key] for key in ("then", "else") if key in schema]
+            found += list((schema.get("dependentSchemas") or {}).values())
+            if branches_are_parts(schema):
+                found += [*schema.get("anyOf", ()), *schema.get("oneOf", ())]
+        return found
+
+    def conditional(schema: dict[str, Any]) -> bool:
+        """Whether which of its parts' properties apply depends on the value (2020-12 only)."""
+        if not modern:
+            return False
+        return any(key in schema for key in ("then", "else", "dependentSchemas")) or (branches_are_parts(schema) and ("anyOf" in schema or "oneOf" in schema))
+
+    def referenced_name(sub: Any) -> str | None:
+        return sub["$ref"][len(REF_PREFIX):] if isinstance(sub, dict) and isinstance(sub.get("$ref"), str) else None
 
     def collect_parts(schema: Any) -> None:
         if isinstance(schema, dict):
-            for sub in schema.get("allOf", ()):
-                name = sub["$ref"][len(REF_PREFIX):] if isinstance(sub, dict) and "$ref" in sub else None
+            for sub in in_place_parts(schema):
+                name = referenced_name(sub)
                 if name in definitions and DISPATCH not in definitions[name]:  # a dispatch is never closed, so never opened
                     parts.add(name)
             for value in schema.values():
@@ -227,8 +349,8 @@ def close_objects(definitions: dict[str, dict[str, Any]], schemas: list[dict[str
 
     def rewrite_parts(schema: Any) -> None:
         if isinstance(schema, dict):
-            for sub in schema.get("allOf", ()):
-                if isinstance(sub, dict) and sub.get("$ref", "")[len(REF_PREFIX):] in parts:
+            for sub in in_place_parts(schema):
+                if referenced_name(sub) in parts:
                     sub["$ref"] += PART_SUFFIX
             for value in schema.values():
                 rewrite_parts(value)
@@ -236,21 +358,39 @@ def close_objects(definitions: dict[str, dict[str, Any]], schemas: list[dict[str
             for value in schema:
                 rewrite_parts(value)
 
-    def property_names(schema: dict[str, Any], seen: set[str]) -> set[str] | None:
+    def property_names(schema: dict[str, Any], seen: set[str], top: bool = True) -> set[str] | None:
         if "$ref" in schema:
             name = schema["$ref"][len(REF_PREFIX):]
             if name in seen:
                 return set()
-            return property_names(definitions.get(name, {}), seen | {name})
+            return property_names(definitions.get(name, {}), seen | {name}, top=False)
         if DISPATCH in schema or ("additionalProperties" in schema and schema["additionalProperties"] is not False):
             return None  # an open part keeps the whole composition open; a dispatch's subtypes close themselves
+        if modern and not top:
+            if "unevaluatedProperties" in schema and schema["unevaluatedProperties"] is not False:
+                return None
+            if "patternProperties" in schema or conditional(schema):
+                raise _Unevaluated  # a list of names cannot say it: a pattern, or properties that depend on the value
         names = set(schema.get("properties", {}))
         for sub in schema.get("allOf", ()):
-            more = property_names(sub, seen)
+            more = property_names(sub, seen, top=False)
             if more is None:
                 return None
             names |= more
         return names
+
+    def lists_members(schema: Any, seen: frozenset[str]) -> bool:
+        """Whether the object or one of its parts lists properties: only then is there something to close over."""
+        if not isinstance(schema, dict):
+            return False
+        name = referenced_name(schema)
+        if name is not None:
+            return name not in seen and lists_members(definitions.get(name), seen | {name})
+        return "properties" in schema or "patternProperties" in schema or any(lists_members(sub, seen) for sub in in_place_parts(schema))
+
+    def may_be_object(schema: dict[str, Any]) -> bool:
+        types = schema.get("type", "object")
+        return "object" in types if isinstance(types, list) else types == "object"
 
     def close(schema: Any, is_part: bool = False) -> None:
         if isinstance(schema, list):
@@ -259,25 +399,48 @@ def close_objects(definitions: dict[str, dict[str, Any]], schemas: list[dict[str
             return
         if not isinstance(schema, dict) or DISPATCH in schema:
             return  # the definitions a dispatch selects are closed; its "not this value" tests must stay open
+        alternatives_are_parts = branches_are_parts(schema)
         for key, value in schema.items():
-            if key == "properties":
+            if key in ("properties", "patternProperties") and isinstance(value, dict):
                 for sub in value.values():
                     close(sub)
             elif key == "allOf":
                 for sub in value:
                     close(sub, is_part=True)
-            elif key in ("items", "additionalProperties", "anyOf", "oneOf", "not"):
+            elif key in ("anyOf", "oneOf") and isinstance(value, list):
+                for sub in value:
+                    close(sub, is_part=alternatives_are_parts)
+            elif key in ("items", "additionalProperties"):
+                close(value)
+            elif key == "not" and not modern:
+                close(value)
+            elif modern and key in ("then", "else"):
+                close(value, is_part=True)
+            elif modern and key == "dependentSchemas" and isinstance(value, dict):
+                for sub in value.values():
+                    close(sub, is_part=True)
+            elif modern and key in ("prefixItems", "unevaluatedItems", "unevaluatedProperties"):
                 close(value)
         if is_part or "additionalProperties" in schema or schema.get("x-open"):
             return
+        if modern and ("unevaluatedProperties" in schema or not may_be_object(schema)):
+            return
+        if conditional(schema):
+            if lists_members(schema, frozenset()):
+                schema["unevaluatedProperties"] = False
+            return
         if "allOf" in schema:
-            names = property_names(schema, set())
+            try:
+                names = property_names(schema, set())
+            except _Unevaluated:
+                schema["unevaluatedProperties"] = False
+                return
             if names is not None:
                 schema.setdefault("properties", {})
                 for prop in names:
                     schema["properties"].setdefault(prop, {})
                 schema["additionalProperties"] = False
-        elif "properties" in schema and schema.get("type", "object") == "object":
+        elif "properties" in schema and may_be_object(schema):
             schema["additionalProperties"] = False
 
     for schema in [*definitions.values(), *schemas]:
@@ -411,8 +574,14 @@ class ModelFactory:
                 return {}
             return self._properties(self.api.definitions.get(name, {}), seen | {name})
         props: dict[str, dict[str, Any]] = {}
-        for sub in schema.get("allOf", ()):
-            props.update(self._properties(sub, seen))
+        # Parts of the same object (allOf; in 2020-12 also then/else, dependentSchemas and alternatives beside
+        # properties of its own): a property they describe is one of the model's.
+        parts = [*schema.get("allOf", ()), *(schema[key] for key in ("then", "else") if key in schema), *(schema.get("dependentSchemas") or {}).values()]
+        if "properties" in schema:
+            parts += [*schema.get("anyOf", ()), *schema.get("oneOf", ())]
+        for sub in parts:
+            if isinstance(sub, dict):
+                props.update(self._properties(sub, seen))
         for prop, sub in schema.get("properties", {}).items():
             if sub or prop not in props:  # allOf closing adds empty placeholders; keep the real schema
                 props[prop] = sub
@@ -428,6 +597,12 @@ class ModelFactory:
             return self.converter(self.api.definitions.get(name, {}))
         if DISPATCH in schema:
             return self._dispatch_converter(schema[DISPATCH])
+        parts = schema.get("allOf")
+        if isinstance(parts, list) and len(parts) == 1 and isinstance(parts[0], dict) and "$ref" in parts[0] and not any(schema.get("properties", {}).values()):
+            # One reference with more constraints beside it (OpenAPI 3.1's $ref siblings, 3.0's nullable reference): its model.
+            model = self.models._models.get(parts[0]["$ref"][len(REF_PREFIX) :].removesuffix(PART_SUFFIX))
+            if model is not None:
+                return model._wrap
         if "anyOf" in schema:
             branches = [b for b in schema["anyOf"] if b != {"type": "null"}]
             return self.converter(branches[0]) if len(branches) == 1 else _identity

@@ -1,10 +1,13 @@
 """macaron's own view of an API, whatever spec format it came from.
 
 A ``load_spec`` implementation turns a spec file into an :class:`Api`. Schemas in
-it are JSON Schema (draft 4 vocabulary) whose references all read
-``#/definitions/<Name>`` and point into :attr:`Api.definitions`; nullability is
-already folded into ``type`` lists. So the engine never looks at Swagger 2.0 or
-OpenAPI 3 syntax, and a loader for another format only has to produce these.
+it are JSON Schema whose references all read ``#/definitions/<Name>`` and point
+into :attr:`Api.definitions`; nullability is already folded into ``type`` lists.
+Their vocabulary is draft 4 (Swagger 2.0, OpenAPI 3.0, and the default), or JSON
+Schema 2020-12 when the definitions are a :class:`Definitions` saying so (OpenAPI
+3.1): every schema of an Api is compiled in its definitions' dialect. So the
+engine never looks at Swagger 2.0 or OpenAPI 3 syntax, and a loader for another
+format only has to produce these.
 
 Polymorphism (a discriminator) is in the same terms: a definition ``Pet`` whose
 value may be one of its subtypes has a companion definition ``Pet:any`` holding
@@ -21,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PARAMETER_LOCATIONS = ("path", "query", "header", "body", "formData")
+PARAMETER_LOCATIONS = ("path", "query", "header", "cookie", "body", "formData")
+DRAFT4 = "draft4"  # JSON Schema draft 4, as Swagger 2.0 and OpenAPI 3.0 use it
+DRAFT2020 = "2020-12"  # JSON Schema 2020-12, as OpenAPI 3.1 uses it
 # The marker of a discriminator's dispatch schema: {"propertyName", "mapping": {value: definition}, "base", "extends"}.
 DISPATCH = "x-dispatch"
 POLYMORPHIC_SUFFIX = ":any"  # Pet:any is Pet or any of its subtypes, chosen by the discriminator
@@ -35,6 +40,19 @@ def python_name(name: str, lower: bool = False) -> str:
     if keyword.iskeyword(safe):
         safe += "_"
     return safe
+
+
+class Definitions(dict[str, dict[str, Any]]):
+    """An Api's named schemas, and the JSON Schema dialect they and the Api's other schemas are written in."""
+
+    def __init__(self, *args: Any, dialect: str = DRAFT4, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dialect = dialect
+
+
+def dialect_of(definitions: dict[str, Any]) -> str:
+    """The dialect of an Api's schemas: a plain dict of definitions (a loader of another format) is draft 4."""
+    return getattr(definitions, "dialect", DRAFT4)
 
 
 class SpecError(Exception):
@@ -59,6 +77,10 @@ class Parameter:
     required: bool
     schema: dict[str, Any]
     collection_format: str | None = None  # csv, ssv, tsv, pipes, multi (arrays outside the body)
+    # OpenAPI 3's serialization (simple, form, matrix, label, spaceDelimited, pipeDelimited, deepObject);
+    # None: collection_format says how an array is written (Swagger 2.0).
+    style: str | None = None
+    explode: bool = False
     default: Any = None
     has_default: bool = False
     is_file: bool = False

@@ -1,11 +1,13 @@
 """Built-in ``load_spec``: OpenAPI 3.0 and 3.1 files, YAML or JSON, into macaron's view of an API.
 
 The engine never sees OpenAPI 3: this loader produces what the Swagger 2.0 loader
-does (draft-4 JSON Schema, ``#/definitions/<Name>`` references, nullability as type
-lists, parameters in path/query/header/body/formData), so it shares that loader's
-reference resolution and schema conversion and adds only what differs: ``servers``,
-``style``/``explode``, ``requestBody``, response ``content``, ``securitySchemes``,
-``nullable`` and 3.1's JSON Schema 2020-12 keywords.
+does (``#/definitions/<Name>`` references, nullability as type lists, parameters in
+path/query/header/cookie/body/formData), so it shares that loader's reference
+resolution and schema conversion and adds only what differs: ``servers``,
+``style``/``explode``, ``requestBody``, response ``content``, ``securitySchemes``
+and ``nullable``. OpenAPI 3.0 schemas stay draft 4; 3.1's are JSON Schema 2020-12
+and are compiled as such: every validation keyword is enforced, ``$defs`` become
+definitions, and a keyword macaron could not enforce stops start-up.
 
 The document is first checked against the OpenAPI 3.0 or 3.1 schema that
 openapi-spec-validator ships, compiled with jsonschema-rs (without importing that
@@ -24,10 +26,20 @@ from urllib.parse import urlsplit
 
 import jsonschema_rs
 
-from macaron.builtins.swagger2 import JSON_MIME, REF_PREFIX, Discriminator, Swagger2Loader, escape_pointer, read_document
+from macaron.builtins.swagger2 import (
+    JSON_MIME,
+    REF_PREFIX,
+    Discriminator,
+    Swagger2Loader,
+    error_message,
+    escape_pointer,
+    leaf_errors,
+    pointer_of,
+    read_document,
+)
 from macaron.config import Config
 from macaron.hookspecs import hookimpl
-from macaron.spec import Api, Parameter, Response, SpecError, python_name
+from macaron.spec import DRAFT4, DRAFT2020, Api, Definitions, Parameter, Response, SpecError, python_name
 
 VERSIONS = {"3.0": re.compile(r"^3\.0\.\d+(-.+)?$"), "3.1": re.compile(r"^3\.1\.\d+(-.+)?$")}
 FORM_MIMES = ("multipart/form-data", "application/x-www-form-urlencoded")
@@ -57,9 +69,53 @@ def _openapi_schema_validator(version: str) -> jsonschema_rs.Validator:
     return jsonschema_rs.validator_for(json.loads(schema_file.read_text()))
 
 
+@cache
+def _meta_validator() -> jsonschema_rs.Validator:
+    # The 2020-12 meta-schema ships with jsonschema-rs: OpenAPI 3.1's own schema leaves Schema Objects unchecked.
+    return jsonschema_rs.Draft202012Validator({"$ref": DIALECTS[0]}, validate_formats=True)  # "pattern" must be a regex
+
+
+def _shallow(raw: dict[str, Any]) -> dict[str, Any]:
+    """A schema's own keywords, its subschemas reduced to ``{}``: each level is checked once, when it is converted."""
+    shallow: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in ONE_SCHEMA or key in SCHEMA_OR_BOOLEAN:
+            shallow[key] = value if isinstance(value, bool) or not isinstance(value, dict) else {}
+        elif key in SCHEMA_LISTS and isinstance(value, list):
+            shallow[key] = [sub if not isinstance(sub, dict) else {} for sub in value]
+        elif (key in SCHEMA_MAPS or key in ("$defs", "definitions", "dependencies")) and isinstance(value, dict):
+            shallow[key] = {name: sub if not isinstance(sub, dict) else {} for name, sub in value.items()}
+        else:
+            shallow[key] = value
+    return shallow
+
+
 def is_json(mime: str) -> bool:
     base = mime.split(";", 1)[0].strip().lower()
     return base == JSON_MIME or base.endswith("+json")
+
+
+# JSON Schema 2020-12 (OpenAPI 3.1), by what the loader does with each keyword.
+ONE_SCHEMA = ("not", "if", "then", "else", "contains", "propertyNames")  # a subschema; true/false as {} / {"not": {}}
+SCHEMA_OR_BOOLEAN = ("items", "additionalProperties", "unevaluatedItems", "unevaluatedProperties")  # a boolean kept as is
+SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+SCHEMA_MAPS = ("properties", "patternProperties", "dependentSchemas")
+ASSERTIONS = (
+    "type", "enum", "const", "multipleOf", "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum",
+    "maxLength", "minLength", "pattern", "maxItems", "minItems", "uniqueItems", "maxContains", "minContains",
+    "maxProperties", "minProperties", "required", "dependentRequired", "format",
+)  # fmt: skip
+# Kept as written, validating nothing (JSON Schema's and OpenAPI's annotations; content* are annotations in 2020-12).
+ANNOTATIONS = ("title", "description", "default", "examples", "example", "deprecated", "readOnly", "writeOnly", "xml", "externalDocs", "contentEncoding", "contentMediaType")
+# Dropped from what is compiled: identifiers and local definitions the loader has already resolved, and comments.
+RESOLVED = ("$id", "$anchor", "$dynamicAnchor", "$schema", "$defs", "definitions", "$comment", "contentSchema")
+UNSUPPORTED = {
+    "$dynamicRef": "'$dynamicRef' is not supported: macaron resolves plain $ref only (write a $ref to the schema meant)",
+    "$recursiveRef": "'$recursiveRef' (draft 2019-09) is not supported: macaron resolves plain $ref only",
+    "$vocabulary": "'$vocabulary' belongs to meta-schemas, not to the schemas of an API",
+}
+DIALECTS = ("https://json-schema.org/draft/2020-12/schema", "https://spec.openapis.org/oas/3.1/dialect/base")
+SIBLINGS_IGNORED = (*ANNOTATIONS, *RESOLVED)  # beside a $ref, these add nothing to validate
 
 
 def _types(schema: dict[str, Any]) -> list[str]:
@@ -76,9 +132,18 @@ class OpenApi3Loader(Swagger2Loader):
         self.version = version
         self.FORMAT = f"openapi-{version}"
         self.TITLE = f"OpenAPI {version}"
+        self.modern = version != "3.0"  # 3.1: JSON Schema 2020-12
+        self.definitions = Definitions(dialect=DRAFT2020 if self.modern else DRAFT4)
+        self._hoisted: dict[tuple[Path, str], str] = {}  # (file, pointer of a $defs entry) -> its definition name
 
     def _schema_validator(self) -> jsonschema_rs.Validator:
         return _openapi_schema_validator(self.version)
+
+    def _check_schema(self) -> None:
+        super()._check_schema()
+        dialect = self.document.get("jsonSchemaDialect")
+        if self.modern and dialect is not None and str(dialect).rstrip("#") not in DIALECTS:
+            raise SpecError(self.path, "/jsonSchemaDialect", f"schemas in the dialect {dialect} cannot be served: macaron validates JSON Schema 2020-12 ({DIALECTS[0]})")
 
     SECURITY_POINTER = "/components/securitySchemes"
 
@@ -101,7 +166,9 @@ class OpenApi3Loader(Swagger2Loader):
     # -- schemas ---------------------------------------------------------------
 
     def schema(self, raw: Any, file: Path, at: str, operation: str | None = None) -> dict[str, Any]:
-        """An OpenAPI 3 schema in the Swagger 2.0 loader's terms, then 3.1's keywords in draft 4's."""
+        """An OpenAPI 3 schema in the engine's terms: 3.0's as the Swagger 2.0 loader's (draft 4), 3.1's as JSON Schema 2020-12."""
+        if isinstance(raw, bool) and self.modern:
+            return {} if raw else {"not": {}}  # a boolean schema where the engine expects a mapping
         if not isinstance(raw, dict):
             return super().schema(raw, file, at, operation)
         nullable = raw.get("nullable") is True
@@ -109,22 +176,102 @@ class OpenApi3Loader(Swagger2Loader):
             raw = {key: value for key, value in raw.items() if key != "nullable"}
             if nullable:
                 raw["x-nullable"] = True
-        out = super().schema(raw, file, at, operation)
+        out = self._schema_2020(raw, file, at, operation) if self.modern else super().schema(raw, file, at, operation)
         if nullable and "$ref" not in raw:
             out.pop("x-nullable", None)
             if "type" not in out:  # allOf/oneOf... with nullable: null is one more alternative
                 out = {"anyOf": [out, {"type": "null"}]}
-        if "const" in out:
-            out["enum"] = [out.pop("const")]
-        for exclusive, inclusive, stricter in (("exclusiveMinimum", "minimum", max), ("exclusiveMaximum", "maximum", min)):
-            bound = out.get(exclusive)
-            if isinstance(bound, (int, float)) and not isinstance(bound, bool):
-                if inclusive in out and out[inclusive] != bound and stricter(out[inclusive], bound) == out[inclusive]:
-                    del out[exclusive]  # the inclusive bound is the stricter one
-                else:
-                    out[inclusive] = bound
-                    out[exclusive] = True
         return out
+
+    def _schema_2020(self, raw: dict[str, Any], file: Path, at: str, operation: str | None) -> dict[str, Any]:
+        """A JSON Schema 2020-12 schema with its references into definitions; what could not be enforced stops start-up."""
+        for key, value in raw.items():
+            if key.startswith("x-") or key in ("$ref", "discriminator", "dependencies") or key in ONE_SCHEMA or key in SCHEMA_OR_BOOLEAN:
+                continue
+            if key in SCHEMA_LISTS or key in SCHEMA_MAPS or key in ASSERTIONS or key in ANNOTATIONS or key in RESOLVED:
+                if key == "$schema" and str(value).rstrip("#") not in DIALECTS:
+                    raise SpecError(file, f"{at}/$schema", f"a schema in the dialect {value} cannot be served: macaron validates JSON Schema 2020-12", operation)
+                continue
+            reason = UNSUPPORTED.get(key) or (
+                f"'{key}' is not a keyword of JSON Schema 2020-12 or OpenAPI 3.1: it would validate nothing"
+                f" (check its spelling; an annotation of your own is written x-{key})"
+            )
+            raise SpecError(file, f"{at}/{escape_pointer(key)}", reason, operation)
+        shallow = _shallow(raw)
+        if not _meta_validator().is_valid(shallow):
+            leaves = [leaf for error in _meta_validator().iter_errors(shallow) for leaf in leaf_errors(error)]
+            best = max(leaves, key=lambda e: len(e.instance_path))
+            where = pointer_of(list(best.instance_path))
+            raise SpecError(file, at.rstrip("/") + (where if where != "/" else ""), f"not a valid JSON Schema 2020-12 schema: {error_message(best, '')}", operation)
+        if "$ref" in raw:
+            reference = self._reference(raw["$ref"], file, at, operation)
+            siblings = {key: value for key, value in raw.items() if key not in ("$ref", "x-nullable") and key not in SIBLINGS_IGNORED and not key.startswith("x-")}
+            if siblings:
+                # In 2020-12 a $ref applies beside its siblings, as one more part of an allOf.
+                composed = self._schema_2020(siblings, file, at, operation)
+                composed["allOf"] = [reference, *composed.get("allOf", ())]
+                reference = composed
+            return {"anyOf": [reference, {"type": "null"}]} if raw.get("x-nullable") else reference
+        out: dict[str, Any] = {}
+        for key, value in raw.items():
+            where = f"{at}/{escape_pointer(key)}"
+            if key in ONE_SCHEMA:
+                out[key] = self.schema(value, file, where, operation)
+            elif key in SCHEMA_OR_BOOLEAN:
+                out[key] = value if isinstance(value, bool) else self.schema(value, file, where, operation)
+            elif key in SCHEMA_LISTS:
+                out[key] = [self.schema(sub, file, f"{where}/{index}", operation) for index, sub in enumerate(value)]
+            elif key in SCHEMA_MAPS:
+                out[key] = {name: self.schema(sub, file, f"{where}/{escape_pointer(name)}", operation) for name, sub in value.items()}
+            elif key == "dependencies":  # draft 7's, which 2020-12 split in two
+                for name, needs in value.items():
+                    if isinstance(needs, list):
+                        out.setdefault("dependentRequired", {})[name] = needs
+                    else:
+                        out.setdefault("dependentSchemas", {})[name] = self.schema(needs, file, f"{where}/{escape_pointer(name)}", operation)
+            elif key == "discriminator":
+                out["x-discriminator"] = value
+                self._discriminated.append((out, file, at, operation))
+            elif key not in RESOLVED:
+                out[key] = value
+        return self._finish(raw, out)
+
+    def _resolve_schema_ref(self, ref: str, file: Path, at: str, operation: str | None) -> tuple[Any, Path, str]:
+        """A schema's ``$ref``; in 3.1 ``#/$defs/Name`` is also the ``$defs`` of a schema enclosing the reference."""
+        try:
+            return self._resolve(ref, file, at, operation)
+        except SpecError:
+            file_part, _, fragment = ref.partition("#")
+            if not self.modern or file_part or not fragment.startswith(("/$defs/", "/definitions/")):
+                raise
+            tokens = [token for token in at.split("/") if token]
+            for end in range(len(tokens), 0, -1):  # the innermost schema with that entry, as a schema with $id would be
+                try:
+                    return self._resolve("#/" + "/".join(tokens[:end]) + fragment, file, at, operation)
+                except SpecError:
+                    continue
+            raise
+
+    def _local_definition(self, parts: list[str], file: Path, fragment: str, operation: str | None, at: str) -> str | None:
+        """A ``$defs`` entry (3.1) as a definition of its own, converted once: it may be recursive, and it may be a model."""
+        if not self.modern or len(parts) < 2 or parts[-2] not in ("$defs", "definitions"):
+            return None
+        name = self._hoisted.get((file, fragment))
+        if name is not None:
+            return name
+        tokens = [token.replace("~1", "/").replace("~0", "~") for token in parts]
+        wanted = ".".join(tokens[2:]) if tokens[:2] == ["components", "schemas"] and len(tokens) > 2 else ".".join(tokens[-2:])
+        wanted = re.sub(r"[^A-Za-z0-9._$-]", "_", wanted)  # a name the engine's "#/definitions/<name>" can carry
+        name, count = wanted, 1
+        while name in self.definitions or name in self._definition_origins or name in self._definition_pointers:
+            count += 1
+            name = f"{wanted}-{count}"
+        self._hoisted[(file, fragment)] = name
+        self._definition_pointers[name] = (file, fragment)
+        self.definitions[name] = {}  # named before converting, so a recursive reference finds it
+        target, _, _ = self._resolve(f"#{fragment}", file, at, operation)
+        self.definitions[name] = self.schema(target, file, fragment, operation)
+        return name
 
     # -- discriminators --------------------------------------------------------
 

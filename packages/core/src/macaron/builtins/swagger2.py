@@ -24,7 +24,7 @@ from macaron.config import Config
 from macaron.hookspecs import hookimpl
 from macaron.models import copy_wire
 from macaron.schemas import compile_schema, dispatch_schema
-from macaron.spec import POLYMORPHIC_SUFFIX, Api, Operation, Parameter, Response, SpecError, python_name
+from macaron.spec import DRAFT4, POLYMORPHIC_SUFFIX, Api, Definitions, Operation, Parameter, Response, SpecError, python_name
 
 # libyaml's loader parses large specs about ten times faster than the pure Python one.
 _BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -136,12 +136,15 @@ class Swagger2Loader:
     TITLE = "Swagger 2.0"
     LOCATIONS = "body, header, formData, query or path"
     DEFINITIONS_POINTER = "/definitions"  # where the document keeps its named schemas
+    DIALECT = DRAFT4  # the JSON Schema dialect of its schemas, which the engine compiles them in
 
     def __init__(self, path: Path, document: dict[str, Any]) -> None:
         self.path = Path(path).resolve()
         self.document = document
-        self.definitions: dict[str, dict[str, Any]] = {}
+        self.definitions = Definitions(dialect=self.DIALECT)
         self._definition_origins: dict[str, tuple[Path, str]] = {}
+        self._definition_pointers: dict[str, tuple[Path, str]] = {}  # definitions not in DEFINITIONS_POINTER (3.1's $defs)
+        self._inlining: set[tuple[Path, str]] = set()  # the non-definition schemas being inlined, against recursion
         self.includes: dict[Path, None] = {}
         # Every converted schema with a discriminator: resolved once all definitions are known.
         self._discriminated: list[tuple[dict[str, Any], Path, str, str | None]] = []
@@ -152,10 +155,10 @@ class Swagger2Loader:
         validator = self._schema_validator()
         if validator.is_valid(self.document):
             return
-        leaves = [leaf for error in validator.iter_errors(self.document) for leaf in _leaf_errors(error)]
+        leaves = [leaf for error in validator.iter_errors(self.document) for leaf in leaf_errors(error)]
         best = max(leaves, key=lambda e: len(e.instance_path))  # max keeps the first of the deepest
         tokens = list(best.instance_path)
-        message = _swagger_message(best, self.LOCATIONS)
+        message = error_message(best, self.LOCATIONS)
         raise SpecError(self.path, pointer_of(tokens), f"not a valid {self.TITLE} document: {message}", _operation_at(self.document, tokens))
 
     def _schema_validator(self) -> jsonschema_rs.Validator:
@@ -209,13 +212,7 @@ class Swagger2Loader:
         if not isinstance(raw, dict):
             raise SpecError(file, at, "a schema must be a mapping", operation)
         if "$ref" in raw:
-            ref = raw["$ref"]
-            target, target_file, fragment = self._resolve(ref, file, at, operation)
-            parts = [t for t in fragment.split("/") if t]
-            if "/" + "/".join(parts[:-1]) == self.DEFINITIONS_POINTER and parts:
-                converted: dict[str, Any] = {"$ref": self._import_definition(parts[-1], target_file, operation, at)}
-            else:
-                converted = self.schema(target, target_file, fragment or "/", operation)
+            converted = self._reference(raw["$ref"], file, at, operation)
             if raw.get("x-nullable"):
                 return {"anyOf": [converted, {"type": "null"}]}
             return converted
@@ -236,8 +233,38 @@ class Swagger2Loader:
                 self._discriminated.append((out, file, at, operation))
             else:
                 out[key] = value
+        return self._finish(raw, out)
+
+    def _reference(self, ref: str, file: Path, at: str, operation: str | None) -> dict[str, Any]:
+        """A schema ``$ref``: a reference to a definition (imported once), or the schema it points to, inlined."""
+        target, target_file, fragment = self._resolve_schema_ref(ref, file, at, operation)
+        parts = [t for t in fragment.split("/") if t]
+        if "/" + "/".join(parts[:-1]) == self.DEFINITIONS_POINTER and parts:
+            return {"$ref": self._import_definition(parts[-1], target_file, operation, at)}
+        local = self._local_definition(parts, target_file, fragment, operation, at)
+        if local is not None:
+            return {"$ref": REF_PREFIX + local}
+        key = (target_file, fragment)
+        if key in self._inlining:
+            raise SpecError(file, at, f"$ref '{ref}' leads back to the schema it is in: a recursive schema must be a named one ({self.DEFINITIONS_POINTER[1:]})", operation)
+        self._inlining.add(key)
+        try:
+            return self.schema(target, target_file, fragment or "/", operation)
+        finally:
+            self._inlining.discard(key)
+
+    def _resolve_schema_ref(self, ref: str, file: Path, at: str, operation: str | None) -> tuple[Any, Path, str]:
+        return self._resolve(ref, file, at, operation)
+
+    def _local_definition(self, parts: list[str], file: Path, fragment: str, operation: str | None, at: str) -> str | None:
+        """The definition a reference into a schema's own definitions becomes (OpenAPI 3.1's ``$defs``); None: inline it."""
+        return None
+
+    def _finish(self, raw: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+        """What every converted schema gets: the bounds of int32/int64, no ``file`` type, x-nullable as a type."""
         fmt = out.get("format")
-        if out.get("type") == "integer" and fmt in INT_BOUNDS:
+        types = out.get("type")
+        if (types == "integer" or (isinstance(types, list) and "integer" in types)) and fmt in INT_BOUNDS:
             low, high = INT_BOUNDS[fmt]
             out["minimum"] = max(out.get("minimum", low), low)
             out["maximum"] = min(out.get("maximum", high), high)
@@ -426,6 +453,8 @@ class Swagger2Loader:
         return Discriminator(schema, definition, str(schema["x-discriminator"]), {}, None, file, f"{at}/discriminator", operation)
 
     def _definition_at(self, name: str) -> tuple[Path, str]:
+        if name in self._definition_pointers:
+            return self._definition_pointers[name]
         file = self._definition_origins.get(name, (self.path, name))[0]
         return file, f"{self.DEFINITIONS_POINTER}/{escape_pointer(name)}"
 
@@ -458,7 +487,7 @@ class Swagger2Loader:
         schema = self._property_schema(self.definitions.get(definition, {}), prop)
         if not schema or '"$ref"' in json.dumps(schema):
             return True  # nested references: the request's validation decides
-        return bool(compile_schema(schema, {}).is_valid(value))
+        return bool(compile_schema(schema, {}, self.definitions.dialect).is_valid(value))
 
     def _check_property(self, disc: Discriminator, owners: list[str | None]) -> None:
         """The discriminator is a string property of every schema in ``owners`` (None: the discriminator's own schema)."""
@@ -618,7 +647,7 @@ def _operation_at(document: dict[str, Any], tokens: list[str | int]) -> str | No
     return None
 
 
-def _leaf_errors(error: Any) -> list[Any]:
+def leaf_errors(error: Any) -> list[Any]:
     """The errors behind a oneOf/anyOf failure, from the alternative the author most likely meant.
 
     The Swagger schema says "a parameter is one of body, header, query...; or a $ref", so
@@ -630,7 +659,7 @@ def _leaf_errors(error: Any) -> list[Any]:
         return [error]
     best: tuple[int, int, list[Any]] | None = None
     for branch in branches:
-        found = [leaf for sub in branch for leaf in _leaf_errors(sub)]
+        found = [leaf for sub in branch for leaf in leaf_errors(sub)]
         # An alternative for another kind of thing: "in" is not its location, or it is the $ref form.
         elsewhere = int(any(_is_other_alternative(leaf) for leaf in found))
         if best is None or (elsewhere, len(found)) < best[:2]:
@@ -646,7 +675,7 @@ def _is_other_alternative(error: Any) -> bool:
     return bool(path) and path[-1] == "in" and isinstance(kind, jsonschema_rs.ValidationErrorKind.Enum)
 
 
-def _swagger_message(error: Any, locations: str) -> str:
+def error_message(error: Any, locations: str) -> str:
     message = str(error.message)
     if isinstance(error.kind, jsonschema_rs.ValidationErrorKind.Enum):
         path = list(error.instance_path)
