@@ -375,7 +375,7 @@ def test_a_document_that_breaks_the_openapi_schema_names_file_pointer_and_operat
 @pytest.mark.parametrize(
     ("extra", "pointer", "message"),
     [
-        ("      parameters:\n        - {name: c, in: cookie, schema: {type: string}}\n", "/paths/~1hello/get/parameters/0", "cookie"),
+        ("      parameters:\n        - {name: c, in: query, schema: {type: array, items: {type: object}}}\n", "/paths/~1hello/get/parameters/0", "items are arrays or objects"),
         ("      parameters:\n        - {name: id, in: path, required: true, schema: {type: string}}\n", "/paths/~1hello/get", "not in the path"),
         ("      parameters:\n        - {name: m, in: query, style: deepObject, schema: {type: array, items: {type: string}}}\n", "/paths/~1hello/get/parameters/0", "deepObject"),
         ("      parameters:\n        - {$ref: '#/components/parameters/Nope'}\n", "/paths/~1hello/get/parameters/0", "cannot be resolved"),

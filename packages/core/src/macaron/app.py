@@ -188,7 +188,7 @@ def load_apis(service: Service, pm: MacaronPluginManager) -> None:
 
 
 def _operation_schemas(api: Api) -> list[dict[str, Any]]:
-    schemas = [p.schema for op in api.operations for p in op.parameters if p.location == "body"]
+    schemas = [p.schema for op in api.operations for p in op.parameters]  # a body, and objects in a query (deepObject...)
     schemas += [r.schema for op in api.operations for r in op.responses.values() if r.schema is not None]
     return schemas
 

@@ -26,13 +26,16 @@ from macaron.errors import (
 )
 from macaron.models import Model, _identity, copy_wire, to_wire
 from macaron.reporting import STREAMED_KEY
-from macaron.schemas import Checker, ModelFactory
-from macaron.spec import Operation, Parameter
+from macaron.schemas import REF_PREFIX, Checker, ModelFactory, escape
+from macaron.spec import Operation, Parameter, schema_shape
 
 log = logging.getLogger("macaron")
 
 JSON_MIME = "application/json"
 SEPARATORS = {"csv": ",", "ssv": " ", "tsv": "\t", "pipes": "|"}
+# OpenAPI 3 styles that separate values (items, or an object's names and values) with one character.
+STYLE_SEPARATORS = {"simple": ",", "form": ",", "spaceDelimited": " ", "pipeDelimited": "|"}
+LOCATIONS = ("path", "query", "header", "cookie", "formData")  # where non-body parameters come from, in request_schema's order
 _INT_LOW, _INT_HIGH = -(2**63), 2**64 - 1
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
 
@@ -75,10 +78,141 @@ def _scalar_coercer(schema: dict[str, Any]) -> Callable[[str], Any]:
     return _identity
 
 
-class ParameterReader:
-    """Reads one non-body parameter from the request, as JSON data ready for validation."""
+class MalformedParameter(Exception):
+    """Parameter text its style cannot read (``5`` where matrix style writes ``;id=5``): a 400 naming the parameter."""
 
-    __slots__ = ("coerce", "convert", "default", "has_default", "is_file", "location", "multi", "name", "python_name", "separator")
+
+def _resolved(schema: Any, definitions: dict[str, Any]) -> dict[str, Any]:
+    """A schema with its top ``$ref`` followed: how text is read depends on the type it names."""
+    seen: set[str] = set()
+    while isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and schema["$ref"] not in seen:
+        seen.add(schema["$ref"])
+        schema = definitions.get(schema["$ref"][len(REF_PREFIX) :], {})
+    return schema if isinstance(schema, dict) else {}
+
+
+def _members(schema: dict[str, Any], definitions: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """An object schema's properties (its allOf parts' too), resolved, and the schema of other names."""
+    properties: dict[str, dict[str, Any]] = {}
+    for part in schema.get("allOf", ()):
+        properties.update(_members(_resolved(part, definitions), definitions)[0])
+    for name, sub in (schema.get("properties") or {}).items():
+        if sub or name not in properties:  # allOf closing adds empty placeholders; keep the real schema
+            properties[name] = _resolved(sub, definitions)
+    extra = schema.get("additionalProperties")
+    return properties, _resolved(extra, definitions) if isinstance(extra, dict) else {}
+
+
+def _quoted(text: str) -> str:
+    return orjson.dumps(text).decode()
+
+
+def _matrix_value(raw: str, name: str) -> str:
+    """The value of ``;name=value`` (``;name`` alone: empty)."""
+    if raw == f";{name}":
+        return ""
+    if not raw.startswith(f";{name}="):
+        raise MalformedParameter(f"{_quoted(raw)} is not in matrix style: expected ;{name}=<value>")
+    return raw[len(name) + 2 :]
+
+
+def _assignments(parts: list[str], raw: str, style: str) -> list[tuple[str, str]]:
+    """``name=value`` parts as pairs."""
+    pairs = []
+    for part in parts:
+        key, equals, value = part.partition("=")
+        if not equals:
+            raise MalformedParameter(f"{_quoted(raw)} is not in {style} style (exploded object): {_quoted(part)} is not name=value")
+        pairs.append((key, value))
+    return pairs
+
+
+def _text_parser(parameter: Parameter, shape: str, schema: dict[str, Any], definitions: dict[str, Any]) -> Callable[[str], Any]:
+    """How one text value of the parameter (a path segment, a query value, a header, a cookie) becomes JSON data.
+
+    OpenAPI 3's serialization table: matrix (``;id=5``), label (``.5``), simple,
+    form, spaceDelimited and pipeDelimited, for primitives, arrays and objects,
+    exploded or not. A Swagger 2.0 array (no style) is split by its collectionFormat.
+    """
+    name = parameter.name
+    style = parameter.style or "simple"
+    explode = parameter.explode
+    if shape == "primitive":
+        coerce = _scalar_coercer(schema)
+        if style == "matrix":
+            return lambda raw: coerce(_matrix_value(raw, name))
+        if style == "label":
+
+            def label_primitive(raw: str) -> Any:
+                if not raw.startswith("."):
+                    raise MalformedParameter(f"{_quoted(raw)} is not in label style: expected .<value>")
+                return coerce(raw[1:])
+
+            return label_primitive
+        return coerce
+
+    def body_of(raw: str) -> tuple[str, str]:
+        """The text after the style's prefix, and what separates its parts."""
+        if style == "matrix":
+            if explode:
+                if raw and not raw.startswith(";"):
+                    raise MalformedParameter(f"{_quoted(raw)} is not in matrix style: expected ;<name>=<value>...")
+                return raw[1:], ";"
+            return _matrix_value(raw, name), ","
+        if style == "label":
+            if not raw.startswith("."):
+                raise MalformedParameter(f"{_quoted(raw)} is not in label style: expected a leading '.'")
+            return raw[1:], "." if explode else ","
+        if parameter.style is None:
+            return raw, SEPARATORS.get(parameter.collection_format or "csv", ",")
+        return raw, STYLE_SEPARATORS.get(style, ",")
+
+    if shape == "array":
+        item = _scalar_coercer(_resolved(schema.get("items", {}), definitions))
+        if style == "matrix" and explode:
+
+            def matrix_items(raw: str) -> Any:
+                text, _ = body_of(raw)
+                return [item(_matrix_value(";" + part, name)) for part in text.split(";")] if text else []
+
+            return matrix_items
+
+        def items(raw: str) -> Any:
+            text, separator = body_of(raw)
+            return [item(value) for value in text.split(separator)] if text != "" else []
+
+        return items
+
+    properties, extra = _members(schema, definitions)
+    coercers = {prop: _scalar_coercer(sub) for prop, sub in properties.items()}
+    other = _scalar_coercer(extra)
+
+    def members(raw: str) -> Any:
+        text, separator = body_of(raw)
+        if text == "":
+            return {}
+        parts = text.split(separator)
+        if explode:  # name=value, name=value
+            pairs = _assignments(parts, raw, style)
+        else:  # name,value,name,value
+            if len(parts) % 2:
+                raise MalformedParameter(f"{_quoted(raw)} is not in {style} style: an object is written as name{separator}value pairs")
+            pairs = list(zip(parts[::2], parts[1::2], strict=True))
+        return {key: coercers.get(key, other)(value) for key, value in pairs}
+
+    return members
+
+
+class ParameterReader:
+    """Reads one non-body parameter from the request, as JSON data ready for validation.
+
+    ``parse`` turns one text (a path segment...) into the value; ``read`` finds the
+    parameter in a MultiDict-like source (query, headers, cookies, form) and parses
+    it, or answers ``_MISSING``. Both are chosen once, at start-up, for the
+    parameter's location, style and type.
+    """
+
+    __slots__ = ("coerce", "convert", "default", "has_default", "is_file", "location", "name", "parse", "python_name", "read")
 
     def __init__(self, parameter: Parameter, factory: ModelFactory) -> None:
         self.name = parameter.name
@@ -88,26 +222,59 @@ class ParameterReader:
         self.has_default = parameter.has_default
         self.is_file = parameter.is_file
         self.convert = factory.converter(parameter.schema)
-        schema = parameter.schema
-        types = schema.get("type")
-        is_array = types == "array" or (isinstance(types, list) and "array" in types)
-        self.multi = is_array and parameter.collection_format == "multi"
-        self.separator = SEPARATORS.get(parameter.collection_format or "csv") if is_array and not self.multi else None
-        self.coerce = _scalar_coercer(schema.get("items", {}) if is_array else schema)
+        definitions = factory.api.definitions
+        schema = _resolved(parameter.schema, definitions)
+        shape = schema_shape(schema)
+        self.coerce = _scalar_coercer(_resolved(schema.get("items", {}), definitions) if shape == "array" else schema)
+        self.parse = _text_parser(parameter, shape, schema, definitions)
+        self.read: Callable[[Any], Any] = self._read_one
+        exploded_form = parameter.style == "form" and parameter.explode
+        if shape == "array" and (parameter.collection_format == "multi" or exploded_form):
+            self.read = self._read_repeated  # ?id=3&id=4
+        elif shape == "object" and (exploded_form or parameter.style == "deepObject"):
+            self.read = self._object_reader(parameter.style or "", schema, definitions)
 
-    def read(self, source: Any) -> Any:
-        """The parameter's value from a MultiDict-like source, or a sentinel when absent."""
-        if self.multi:
-            values = source.getlist(self.name)
-            if not values:
-                return _MISSING
-            return [self.coerce(value) for value in values]
+    def _read_one(self, source: Any) -> Any:
         raw = source.get(self.name)
-        if raw is None:
-            return _MISSING
-        if self.separator is not None:
-            return [self.coerce(value) for value in raw.split(self.separator)] if raw != "" else []
-        return self.coerce(raw)
+        return _MISSING if raw is None else self.parse(raw)
+
+    def _read_repeated(self, source: Any) -> Any:
+        values = source.getlist(self.name)
+        return [self.coerce(value) for value in values] if values else _MISSING
+
+    def _object_reader(self, style: str, schema: dict[str, Any], definitions: dict[str, Any]) -> Callable[[Any], Any]:
+        """An object read from several names: its properties' own (form, exploded), or ``name[prop]`` (deepObject)."""
+        properties, extra = _members(schema, definitions)
+        readers: dict[str, tuple[Callable[[str], Any], bool]] = {}  # property -> (coercer, repeated)
+        for prop, sub in properties.items():
+            repeated = schema_shape(sub) == "array"
+            readers[prop] = (_scalar_coercer(_resolved(sub.get("items", {}), definitions) if repeated else sub), repeated)
+        other = (_scalar_coercer(extra), schema_shape(extra) == "array")
+
+        def value_of(source: Any, key: str, prop: str) -> Any:
+            coerce, repeated = readers.get(prop, other)
+            return [coerce(value) for value in source.getlist(key)] if repeated else coerce(source.get(key))
+
+        if style == "deepObject":
+            prefix = self.name + "["
+
+            def read_deep(source: Any) -> Any:
+                found = {}
+                for key in source.keys():
+                    if key.startswith(prefix) and key.endswith("]"):
+                        prop = key[len(prefix) : -1]
+                        if "[" in prop or "]" in prop:
+                            raise MalformedParameter(f"{_quoted(key)}: a deepObject parameter has one level of names ({self.name}[name]=value)")
+                        found[prop] = value_of(source, key, prop)
+                return found if found else _MISSING
+
+            return read_deep
+
+        def read_exploded(source: Any) -> Any:
+            found = {prop: value_of(source, prop, prop) for prop in readers if prop in source}
+            return found if found else _MISSING
+
+        return read_exploded
 
 
 class _Missing:
@@ -119,14 +286,14 @@ _MISSING = _Missing()
 
 
 def request_schema(operation: Operation) -> dict[str, Any]:
-    """One schema for a whole request: ``{"path": {...}, "query": {...}, "header": {...}, "formData": {...}, "body": ...}``.
+    """One schema for a whole request: ``{"path": {...}, "query": {...}, "header": {...}, "cookie": {...}, "formData": {...}, "body": ...}``.
 
     Validating the request as one document reports every problem at once, each at
     a JSON pointer that says where it is (``/query/limit``, ``/body/owner/name``).
     """
     properties: dict[str, Any] = {}
     required: list[str] = []
-    for location in ("path", "query", "header", "formData"):
+    for location in LOCATIONS:
         group = [p for p in operation.parameters if p.location == location]
         if not group:
             continue
@@ -166,6 +333,7 @@ class Endpoint:
         self.path_readers = [ParameterReader(p, factory) for p in parameters if p.location == "path"]
         self.query_readers = [ParameterReader(p, factory) for p in parameters if p.location == "query"]
         self.header_readers = [ParameterReader(p, factory) for p in parameters if p.location == "header"]
+        self.cookie_readers = [ParameterReader(p, factory) for p in parameters if p.location == "cookie"]
         self.form_readers = [ParameterReader(p, factory) for p in parameters if p.location == "formData"]
         for parameter in parameters:
             # A default that breaks its own schema would turn the server's mistake into the caller's 400.
@@ -184,6 +352,8 @@ class Endpoint:
         self.produces_json = any(JSON_MIME in mime or "+json" in mime for mime in operation.produces)
         self.produces = operation.produces[0] if operation.produces else JSON_MIME
         self.path_names = {p.python_name: p.name for p in parameters if p.location == "path"}
+        groups = (("path", self.path_readers), ("query", self.query_readers), ("header", self.header_readers), ("cookie", self.cookie_readers), ("formData", self.form_readers))
+        self.reader_groups = [(location, readers) for location, readers in groups if readers]
 
         self.request_checker = Checker(request_schema(operation), definitions)
         self.check_request = self.request_checker.is_valid
@@ -201,11 +371,13 @@ class Endpoint:
         try:
             values: dict[str, Any] = {}
             if self.path_readers:
-                values["path"] = {reader.name: reader.coerce(path_args[reader.python_name]) for reader in self.path_readers}
+                values["path"] = {reader.name: reader.parse(path_args[reader.python_name]) for reader in self.path_readers}
             if self.query_readers:
                 values["query"] = self._read(self.query_readers, request.args)
             if self.header_readers:
                 values["header"] = self._read(self.header_readers, request.headers)
+            if self.cookie_readers:
+                values["cookie"] = self._read(self.cookie_readers, request.cookies)
             if self.form_readers:
                 values["formData"] = self._read_form()
             if self.body is not None:
@@ -217,6 +389,8 @@ class Endpoint:
             args, kwargs = self._arguments(values)
             result = self.handler(*args, **kwargs)
             return self.respond(result)
+        except MalformedParameter:
+            return self.error_response(self._malformed(path_args), self.operation)
         except MacaronException as exc:
             return self.error_response(exc, self.operation)
         except HTTPException as exc:
@@ -236,6 +410,43 @@ class Endpoint:
                 continue
             found[reader.name] = value
         return found
+
+    def _malformed(self, path_args: dict[str, str]) -> ValidationError:
+        """Every problem of a request with a parameter its style cannot read: the others are read and validated too."""
+        problems: list[dict[str, str]] = []
+        values: dict[str, Any] = {}
+        sources = {"query": request.args, "header": request.headers, "cookie": request.cookies}
+        for location, readers in (("path", self.path_readers), ("query", self.query_readers), ("header", self.header_readers), ("cookie", self.cookie_readers)):
+            if not readers:
+                continue
+            group = values[location] = {}
+            for reader in readers:
+                try:
+                    value = reader.parse(path_args[reader.python_name]) if location == "path" else reader.read(sources[location])
+                except MalformedParameter as exc:
+                    problems.append({"field": f"/{location}/{escape(reader.name)}", "message": str(exc)})
+                    continue
+                if value is _MISSING:
+                    if reader.has_default:
+                        group[reader.name] = copy_wire(reader.default)
+                    continue
+                group[reader.name] = value
+        if self.form_readers:
+            values["formData"] = self._read_form()
+        unreadable_body = False
+        if self.body is not None:
+            try:
+                body = self._read_body()
+            except MacaronException:  # not JSON: the parameters' problems are the ones to report first
+                unreadable_body = True
+            else:
+                if body is not _MISSING:
+                    values["body"] = body
+        reported = {problem["field"] for problem in problems}
+        for problem in self._request_problems(values):
+            if problem["field"] not in reported and not (unreadable_body and problem["field"].startswith("/body")):
+                problems.append(problem)
+        return ValidationError(problems)
 
     def _read_form(self) -> dict[str, Any]:
         form = request.form
@@ -276,9 +487,7 @@ class Endpoint:
 
     def _arguments(self, values: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         kwargs: dict[str, Any] = {}
-        for location, readers in (("path", self.path_readers), ("query", self.query_readers), ("header", self.header_readers), ("formData", self.form_readers)):
-            if not readers:
-                continue
+        for location, readers in self.reader_groups:
             group = values[location]
             for reader in readers:
                 value = group.get(reader.name, _MISSING)

@@ -42,6 +42,15 @@ def python_name(name: str, lower: bool = False) -> str:
     return safe
 
 
+def schema_shape(schema: dict[str, Any]) -> str:
+    """What a parameter's (resolved) schema holds: "object", "array" or "primitive"; how its text is read depends on it."""
+    types = schema.get("type")
+    kinds = [types] if isinstance(types, str) else list(types or [])
+    if "object" in kinds or (not kinds and ("properties" in schema or "additionalProperties" in schema)):
+        return "object"
+    return "array" if "array" in kinds else "primitive"
+
+
 class Definitions(dict[str, dict[str, Any]]):
     """An Api's named schemas, and the JSON Schema dialect they and the Api's other schemas are written in."""
 

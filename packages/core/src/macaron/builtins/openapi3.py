@@ -39,13 +39,15 @@ from macaron.builtins.swagger2 import (
 )
 from macaron.config import Config
 from macaron.hookspecs import hookimpl
-from macaron.spec import DRAFT4, DRAFT2020, Api, Definitions, Parameter, Response, SpecError, python_name
+from macaron.spec import DRAFT4, DRAFT2020, Api, Definitions, Parameter, Response, SpecError, python_name, schema_shape
 
 VERSIONS = {"3.0": re.compile(r"^3\.0\.\d+(-.+)?$"), "3.1": re.compile(r"^3\.1\.\d+(-.+)?$")}
 FORM_MIMES = ("multipart/form-data", "application/x-www-form-urlencoded")
 # OpenAPI 3 style (and explode) of an array parameter -> Swagger 2.0 collectionFormat.
 ARRAY_STYLES = {("form", True): "multi", ("form", False): "csv", ("spaceDelimited", False): "ssv",
                 ("pipeDelimited", False): "pipes", ("simple", False): "csv", ("simple", True): "csv"}  # fmt: skip
+# The styles each location takes, its default first (OpenAPI 3's "style values" table).
+STYLES = {"path": ("simple", "label", "matrix"), "query": ("form", "spaceDelimited", "pipeDelimited", "deepObject"), "header": ("simple",), "cookie": ("form",)}
 
 
 @hookimpl(trylast=True)
@@ -330,31 +332,58 @@ class OpenApi3Loader(Swagger2Loader):
         raw, file, at = self._dereferenced(raw, file, at, operation)
         location = raw["in"]
         name = raw["name"]
-        if location == "cookie":
-            raise SpecError(file, at, f"cookie parameter '{name}': macaron does not read cookie parameters", operation)
         if "schema" not in raw:
             raise SpecError(file, at, f"parameter '{name}' has 'content' but no 'schema': macaron reads parameters described by 'schema'", operation)
-        schema = self._inline(self.schema(raw["schema"], file, f"{at}/schema", operation))
-        types = _types(schema)
-        if "object" in types:
-            raise SpecError(file, at, f"{location} parameter '{name}' is an object: macaron reads scalars and arrays outside the body", operation)
-        collection_format = None
-        if "array" in types:
-            style = raw.get("style", "form" if location == "query" else "simple")
-            explode = bool(raw.get("explode", style == "form"))
-            collection_format = ARRAY_STYLES.get((style, explode))
-            if collection_format is None:
-                raise SpecError(file, at, f"array parameter '{name}' with style {style} (explode {str(explode).lower()}) is not supported", operation)
+        converted = self.schema(raw["schema"], file, f"{at}/schema", operation)
+        schema = self._inline(converted)
+        shape = schema_shape(schema)
+        style = str(raw.get("style", STYLES[location][0]))
+        explode = bool(raw.get("explode", style == "form"))
+        label = f"{location} parameter '{name}'"
+        if style not in STYLES[location]:
+            raise SpecError(file, f"{at}/style", f"{label} with style {style}: a {location} parameter is written in style {' or '.join(STYLES[location])}", operation)
+        problem = self._unreadable(style, explode, shape, schema)
+        if problem:
+            raise SpecError(file, at, f"{label} ({shape}, style {style}, explode {str(explode).lower()}): {problem}", operation)
         return Parameter(
             name=name,
             location=location,
             python_name=python_name(name, lower=location == "header"),
             required=bool(raw.get("required")) or location == "path",
-            schema=schema,
-            collection_format=collection_format,
+            # An object keeps its reference: its model, and its definition's unknown-field rule.
+            schema=converted if shape == "object" else schema,
+            collection_format=ARRAY_STYLES.get((style, explode)) if shape == "array" else None,
             default=schema.get("default"),
             has_default="default" in schema,
+            style=style,
+            explode=explode,
         )
+
+    def _unreadable(self, style: str, explode: bool, shape: str, schema: dict[str, Any]) -> str | None:
+        """Why a parameter cannot be read in its style, outside OpenAPI 3's serialization table; None when it can."""
+        if style == "deepObject" and (shape != "object" or not explode):
+            return "deepObject is for objects, with explode true (filter[color]=red)"
+        if style in ("spaceDelimited", "pipeDelimited") and (shape == "primitive" or explode):
+            return f"{style} is for arrays and objects, with explode false"
+        if shape == "array":
+            if schema_shape(self._inline(schema.get("items") or {})) != "primitive":
+                return "its items are arrays or objects, which have no text form in a URL, header or cookie"
+            return None
+        if shape != "object":
+            return None
+        members = self._members(schema)[0]
+        extra = schema.get("additionalProperties")
+        if style == "form" and explode and not members:
+            return "an exploded form object is read from its properties' names: list them in 'properties'"
+        repeated = style == "deepObject" or (style == "form" and explode)  # a property may come several times
+        named = [(f"property '{prop}'", sub) for prop, sub in members.items()] + ([("additionalProperties", extra)] if isinstance(extra, dict) else [])
+        for what, sub in named:
+            kind = schema_shape(self._inline(sub)) if isinstance(sub, dict) else "primitive"
+            if kind == "object" or (kind == "array" and not repeated):
+                return f"its {what} is {'an object' if kind == 'object' else 'an array'}, which this style cannot write inside an object"
+            if kind == "array" and schema_shape(self._inline(self._inline(sub).get("items") or {})) != "primitive":
+                return f"its {what} is an array of arrays or objects"
+        return None
 
     def _operation_parameters(self, path: str, pointer: str, shared: list[Any], raw: dict[str, Any], name: str) -> tuple[list[Parameter], list[str]]:
         parameters = self._merged_parameters(path, pointer, shared, raw, name)
