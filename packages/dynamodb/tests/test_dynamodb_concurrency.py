@@ -1,4 +1,4 @@
-"""Optimistic locking under real contention: two processes increment one counter through moto's server."""
+"""Under real contention: two processes increment one counter, with optimistic locking (moto's server) and with atomic adds (both servers)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ddb_support import Services
@@ -54,19 +55,33 @@ WORKER = textwrap.dedent(
     print(json.dumps({"conflicts": conflicts}), flush=True)
     """
 )
+# The same race without a read: each increment is one UpdateItem that adds 1.
+ADDER = textwrap.dedent(
+    """
+    import json, sys
+    from macaron import apis, create_app
+
+    create_app(sys.argv[1])
+    Counter = apis.shop.Counter
+    increments, seen = int(sys.argv[2]), []
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for _ in range(increments):
+        seen.append(Counter.update("hits", add={"count": 1}).count)
+    print(json.dumps({"seen": seen}), flush=True)
+    """
+)
 INCREMENTS = 30
+ADDS = 50
 
 
-def test_two_processes_incrementing_one_item_lose_no_update(moto_services: Services, tmp_path: Path) -> None:
-    models = moto_services.models(COUNTER)
-    models.Counter(name="hits", count=0).save()
+def race(script_text: str, root: str, tmp_path: Path, increments: int) -> list[dict[str, Any]]:
+    """Run two workers that start together (so their calls interleave); their last output lines, parsed."""
     script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    root = moto_services.roots[-1]
-
+    script.write_text(script_text)
     workers = [
         subprocess.Popen(
-            [sys.executable, str(script), root, str(INCREMENTS)],
+            [sys.executable, str(script), root, str(increments)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -77,23 +92,47 @@ def test_two_processes_incrementing_one_item_lose_no_update(moto_services: Servi
     try:
         for worker in workers:
             assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
-        for worker in workers:  # both start together, so their load-save cycles interleave
+        for worker in workers:
             assert worker.stdin is not None
             worker.stdin.write("go\n")
             worker.stdin.flush()
-        outputs = [worker.communicate(timeout=60)[0] for worker in workers]
+        outputs = [worker.communicate(timeout=120)[0] for worker in workers]
     finally:
         for worker in workers:
             if worker.poll() is None:
                 worker.kill()
                 worker.wait()
-
     assert [worker.returncode for worker in workers] == [0, 0]
-    conflicts = sum(json.loads(output.strip().splitlines()[-1])["conflicts"] for output in outputs)
+    return [json.loads(output.strip().splitlines()[-1]) for output in outputs]
+
+
+def test_two_processes_incrementing_one_item_lose_no_update(moto_services: Services, tmp_path: Path) -> None:
+    models = moto_services.models(COUNTER)
+    models.Counter(name="hits", count=0).save()
+
+    results = race(WORKER, moto_services.roots[-1], tmp_path, INCREMENTS)
+
+    conflicts = sum(result["conflicts"] for result in results)
     counter = models.Counter.load("hits", consistent=True)
     assert counter.count == 2 * INCREMENTS
     assert counter.version == 1 + 2 * INCREMENTS  # one version per successful save, none lost
     assert conflicts > 0, "the two workers never collided: the test did not exercise the lock"
+
+
+def test_two_processes_adding_to_one_counter_lose_no_increment(services: Services, tmp_path: Path) -> None:
+    models = services.models(COUNTER)
+    models.Counter(name="hits", count=0).save()
+
+    results = race(ADDER, services.roots[-1], tmp_path, ADDS)
+
+    counter = models.Counter.load("hits", consistent=True)
+    assert counter.count == 2 * ADDS
+    assert counter.version == 1 + 2 * ADDS  # every update counted a version
+    seen = [count for result in results for count in result["seen"]]
+    # Each add returned the counter as it left it: every value from 1 to 2N exactly once, whatever the interleaving.
+    assert sorted(seen) == list(range(1, 2 * ADDS + 1))
+    first, second = (result["seen"] for result in results)
+    assert max(first) > min(second) and max(second) > min(first), "the two workers never overlapped: the test did not race"
 
 
 def test_modify_retries_a_change_that_lost_a_race(moto_services: Services) -> None:

@@ -1,8 +1,8 @@
 """macaron-dynamodb: persist macaron API models to DynamoDB.
 
 Mark a definition with ``x-persist`` (table, hash_key, range_key, version, ttl,
-indexes) and its model class gains ``save``, ``load``, ``delete``, ``query``,
-``scan``, ``batch_get`` and ``batch_write``. See docs/dynamodb.md.
+indexes) and its model class gains ``save``, ``load``, ``update``, ``delete``,
+``query``, ``scan``, ``batch_get`` and ``batch_write``. See docs/dynamodb.md.
 """
 
 from __future__ import annotations
@@ -22,13 +22,24 @@ from macaron_dynamodb.errors import (
 )
 
 if TYPE_CHECKING:
-    from macaron_dynamodb.persistence import Attr, Page, Persistent, Table, Transaction, batch_write, modify, persisted, transaction
+    from macaron_dynamodb.persistence import (
+        Attr,
+        Page,
+        Persistent,
+        Table,
+        Transaction,
+        batch_write,
+        modify,
+        persisted,
+        transaction,
+        transaction_get,
+    )
     from macaron_dynamodb.tables import TableMismatch, create_tables, delete_tables
 
 # Loaded on first use: importing the package (as `macaron` does for every plugin, on
 # every command) must not pay for pynamodb and botocore.
 _LAZY = {
-    **dict.fromkeys(("Attr", "Page", "Persistent", "Table", "Transaction", "batch_write", "modify", "persisted", "transaction"), "persistence"),
+    **dict.fromkeys(("Attr", "Page", "Persistent", "Table", "Transaction", "batch_write", "modify", "persisted", "transaction", "transaction_get"), "persistence"),
     **dict.fromkeys(("TableMismatch", "create_tables", "delete_tables"), "tables"),
 }
 
@@ -63,6 +74,7 @@ __all__ = [
     "persisted",
     "tables_of",
     "transaction",
+    "transaction_get",
 ]
 
 

@@ -83,15 +83,26 @@ class Settings:
 
 
 class ConditionFailed(Exception):
-    """A write's condition did not hold (DynamoDB's ConditionalCheckFailedException)."""
+    """A write's condition did not hold (DynamoDB's ConditionalCheckFailedException).
+
+    ``item`` is the item as it was, when the request asked for it (ReturnValuesOnConditionCheckFailure).
+    """
+
+    def __init__(self, message: str, item: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.item = item
 
 
 class Cancelled(Exception):
-    """DynamoDB cancelled a transaction; ``reasons`` has one entry (code, message) or None per item."""
+    """DynamoDB cancelled a transaction; ``reasons`` has one entry (code, message) or None per item.
 
-    def __init__(self, reasons: list[tuple[str, str | None] | None]) -> None:
+    ``items`` has, per item, the item as it was when its request asked for it, else None.
+    """
+
+    def __init__(self, reasons: list[tuple[str, str | None] | None], items: list[dict[str, Any] | None] | None = None) -> None:
         super().__init__("transaction cancelled")
         self.reasons = reasons
+        self.items = items or [None] * len(reasons)
 
 
 class Backend:
@@ -141,10 +152,15 @@ class Backend:
         code = str(error.get("Code", ""))
         message = str(error.get("Message", exc))
         if code == "ConditionalCheckFailedException":
-            return ConditionFailed(message)
+            # pynamodb's error keeps only the Error part of the response; botocore's own (its cause) has the Item.
+            original = exc.__cause__ if isinstance(exc.__cause__, ClientError) else exc
+            return ConditionFailed(message, original.response.get("Item"))
         if code == "TransactionCanceledException":
             raw = getattr(exc, "cancellation_reasons", None) or []
-            return Cancelled([(reason.code, reason.message) if reason is not None else None for reason in raw])
+            return Cancelled(
+                [(reason.code, reason.message) if reason is not None else None for reason in raw],
+                [getattr(reason, "raw_item", None) for reason in raw],
+            )
         if code == "ResourceNotFoundException":
             table = arguments.get("TableName") or ", ".join(arguments.get("RequestItems", {})) or "?"
             return TableMissing(f"{operation} on table {table}: {message} (create it with `macaron dynamodb create-tables`)")

@@ -1,4 +1,4 @@
-"""What a persisted model can do: save, load, delete, query, scan, batches and transactions.
+"""What a persisted model can do: save, load, update, delete, query, scan, batches and transactions.
 
 ``attach`` gives a model class a :class:`Table` and the :class:`Persistent` methods.
 Every call goes straight from the model's wire data to DynamoDB's JSON (see codec),
@@ -12,7 +12,7 @@ import binascii
 import json
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pynamodb.expressions.condition import Condition
@@ -24,10 +24,11 @@ from macaron_dynamodb.backend import Backend, Cancelled, ConditionFailed
 from macaron_dynamodb.codec import AttributeValue, EncodeError, encode, encode_item, generic
 from macaron_dynamodb.errors import DynamoDBUnavailable, InvalidCursor, ItemConflict, ItemExists, ItemNotFound, TransactionCancelled
 from macaron_dynamodb.settings import TableSpec
+from macaron_dynamodb.updates import Rules, UpdatePlan
 
 M = TypeVar("M", bound="Persistent")
 Key = Any  # a hash key value, or a (hash, range) tuple
-METHODS = ("save", "delete", "load", "query", "scan", "batch_get", "batch_write")
+METHODS = ("save", "delete", "load", "update", "query", "scan", "batch_get", "batch_write")
 BATCH_GET_SIZE = 100
 BATCH_WRITE_SIZE = 25
 TRANSACTION_SIZE = 100
@@ -79,7 +80,14 @@ class Expression:
 class Table:
     """A persisted model's table: its spec, its name in DynamoDB, its key codec and decoder."""
 
-    def __init__(self, model: type[Model], spec: TableSpec, backend: Backend, decode_item: Callable[[dict[str, AttributeValue]], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        model: type[Model],
+        spec: TableSpec,
+        backend: Backend,
+        decode_item: Callable[[dict[str, AttributeValue]], dict[str, Any]],
+        definitions: Mapping[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.model = model
         self.spec = spec
         self.backend = backend
@@ -90,6 +98,9 @@ class Table:
         for index in spec.indexes.values():
             names = {*self.key_names, index.hash_key, *([index.range_key] if index.range_key else [])}
             self.cursor_names[index.name] = frozenset(names)
+        # The spec's definitions, where updates find each property's schema ($refs resolve among them).
+        self.definitions: Mapping[str, dict[str, Any]] = definitions if definitions is not None else {model._name: model._schema}
+        self._rules: dict[type[Model], Rules] = {}
 
     def __repr__(self) -> str:
         return f"Table({self.name!r}, model={self.model._name})"
@@ -152,6 +163,13 @@ class Table:
 
     def wrap(self, item: dict[str, AttributeValue]) -> Any:
         return self.model._wrap(self.decode_item(item))
+
+    def rules(self, model: type[Model]) -> Rules:
+        """What an update may change in the items of ``model`` (this table's model or one of its subtypes), read once."""
+        rules = self._rules.get(model)
+        if rules is None:
+            rules = self._rules[model] = Rules(model, self, self.definitions)
+        return rules
 
     def kind_filter(self, model: type[Model]) -> Condition | None:
         """For a subtype of the table's model, the condition keeping the items of its kind (its discriminator values)."""
@@ -265,6 +283,42 @@ class Persistent(_Base):
             table.backend.call("DeleteItem", arguments)
         except ConditionFailed:
             raise _conflict(table, arguments["Key"], False, condition is not None, data, deleting=True) from None
+
+    @classmethod
+    def update(
+        cls: type[M],
+        hash_key: Any,
+        range_key: Any = None,
+        *,
+        set: Mapping[str, Any] | None = None,  # the clause's name in DynamoDB's update expressions
+        add: Mapping[str, int | float] | None = None,
+        remove: Iterable[str] = (),
+        append: Mapping[str, Iterable[Any]] | None = None,
+        condition: Condition | None = None,
+        create: bool = False,
+    ) -> M:
+        """Change some properties of the item with this key, atomically and without reading it; returns the item as updated.
+
+        ``set`` gives properties new values (None removes a property that is not
+        nullable, as assigning None does), ``add`` adds to numbers (a negative number
+        subtracts), ``remove`` takes properties away, ``append`` adds items at the end of
+        lists. Every value is checked against its property's schema first
+        (ModelValidationError, 400); the version, if any, goes up by one. A missing item
+        raises ItemNotFound (404) unless ``create=True``, which creates it (the update
+        must then give every required property). ``condition`` adds a condition of your
+        own; when it, or a ``minimum``/``maximum`` an ``add`` would cross, fails: ItemConflict (409).
+        """
+        table = cls._table
+        key = table.key(hash_key if range_key is None else (hash_key, range_key))
+        plan = UpdatePlan(table, cls, key, set, add, remove, append, condition, create)
+        arguments = plan.arguments
+        arguments["ReturnValues"] = "ALL_NEW"
+        try:
+            result = table.backend.call("UpdateItem", arguments)
+        except ConditionFailed as exc:
+            raise _update_failed(table, cls, key, plan, exc.item) from None
+        updated: M = table.wrap(result["Attributes"])
+        return updated
 
     @classmethod
     def load(cls: type[M], hash_key: Any, range_key: Any = None, *, consistent: bool = False) -> M:
@@ -516,6 +570,13 @@ def _conflict(table: Table, key: dict[str, AttributeValue], create: bool, custom
     return ItemConflict(f"{what} was not {verb}: {' or '.join(reasons) or 'the condition failed'}")
 
 
+def _update_failed(table: Table, model: type[Model], key: dict[str, AttributeValue], plan: UpdatePlan, old: dict[str, AttributeValue] | None) -> ItemConflict | ItemNotFound:
+    missing, why = plan.diagnose(old)
+    if missing:
+        return table.not_found(model, key, table.wrap(old) if old is not None else None)
+    return ItemConflict(f"{model._name} {table.describe_key(key)} was not updated: {why}")
+
+
 def _batch_write(puts: Sequence[Persistent], deletes: Sequence[tuple[Table, dict[str, AttributeValue]]], unchecked: bool) -> None:
     requests: list[tuple[Backend, str, dict[str, Any]]] = []
     bumps: list[tuple[Persistent, int]] = []
@@ -568,8 +629,12 @@ def batch_write(put: Iterable[Persistent] = (), delete: Iterable[Persistent] = (
     _batch_write(puts, deletes, unchecked)
 
 
+# Per item of a transaction: its table, its key, and why its condition may fail (a reason, or the update that explains it).
+Described = tuple[Table, dict[str, AttributeValue], "str | UpdatePlan"]
+
+
 class Transaction:
-    """Writes to several items, all or none: ``with transaction() as tx: tx.save(a); tx.delete(b)``.
+    """Writes to several items, all or none: ``with transaction() as tx: tx.save(a); tx.update(B, key, add=...); tx.delete(c)``.
 
     Leaving the block commits (unless it raised); a cancelled transaction raises
     TransactionCancelled (409) whose ``reasons`` name the items that caused it.
@@ -580,12 +645,12 @@ class Transaction:
     def __init__(self, token: str | None = None) -> None:
         self.token = token
         self._items: list[dict[str, Any]] = []
-        self._described: list[tuple[Table, dict[str, AttributeValue], str]] = []
+        self._described: list[Described] = []
         self._bumps: list[tuple[Persistent, int]] = []
         self._backend: Backend | None = None
         self._done = False
 
-    def _add(self, table: Table, key: dict[str, AttributeValue], kind: str, operation: dict[str, Any], why: str) -> None:
+    def _add(self, table: Table, key: dict[str, AttributeValue], kind: str, operation: dict[str, Any], why: str | UpdatePlan) -> None:
         if self._done:
             raise RuntimeError("this transaction is already committed")
         if self._backend is None:
@@ -614,6 +679,29 @@ class Transaction:
         operation, versioned = _delete_request(table, model._data, condition)
         self._add(table, operation["Key"], "Delete", operation, "changed since it was loaded" if versioned else "condition failed")
 
+    def update(
+        self,
+        model: type[Persistent],
+        key: Key,
+        *,
+        set: Mapping[str, Any] | None = None,
+        add: Mapping[str, int | float] | None = None,
+        remove: Iterable[str] = (),
+        append: Mapping[str, Iterable[Any]] | None = None,
+        condition: Condition | None = None,
+        create: bool = False,
+    ) -> None:
+        """An update of the item with this key (a hash value or a (hash, range) tuple), checked as ``Model.update`` checks it.
+
+        DynamoDB returns nothing from a transaction: load the item afterwards to see it.
+        """
+        if not (isinstance(model, type) and issubclass(model, Persistent)):
+            raise TypeError(f"transaction update: give the model class and the key, not a {type(model).__name__}")
+        table = model._table
+        item_key = table.key(key)
+        plan = UpdatePlan(table, model, item_key, set, add, remove, append, condition, create)
+        self._add(table, item_key, "Update", plan.arguments, plan)
+
     def check(self, model: Persistent | type[Persistent], condition: Condition, key: Key = None) -> None:
         """Make the transaction depend on a condition of an item it does not write (a model, or a model class and a key)."""
         if isinstance(model, Persistent):
@@ -638,25 +726,9 @@ class Transaction:
         try:
             self._backend.call("TransactWriteItems", arguments)
         except Cancelled as exc:
-            raise self._cancelled(exc.reasons) from None
+            raise _cancellation(self._described, exc, "transaction cancelled, nothing was written") from None
         for model, version in self._bumps:
             model._data[model._table.spec.version] = version  # type: ignore[index]
-
-    def _cancelled(self, raw: list[tuple[str, str | None] | None]) -> TransactionCancelled:
-        reasons: list[dict[str, Any]] = []
-        words: list[str] = []
-        for position, reason in enumerate(raw):
-            if reason is None or reason[0] in ("None", ""):
-                continue
-            code, message = reason
-            table, key, why = self._described[position] if position < len(self._described) else (None, {}, "")
-            name = table.model._name if table is not None else "?"
-            described = table.describe_key(key) if table is not None else ""
-            reasons.append({"index": position, "model": name, "key": {k: generic(v) for k, v in key.items()}, "code": code, "message": message})
-            detail = f" ({why})" if code == "ConditionalCheckFailed" else f" ({message})" if message else ""
-            words.append(f"item {position} ({name} {described}): {code}{detail}")
-        summary = "; ".join(words) or "no reason given"
-        return TransactionCancelled(f"transaction cancelled, nothing was written: {summary}", reasons)
 
     def __enter__(self) -> Transaction:
         return self
@@ -666,9 +738,75 @@ class Transaction:
             self.commit()
 
 
+def _cancellation(described: list[Described], cancelled: Cancelled, headline: str) -> TransactionCancelled:
+    reasons: list[dict[str, Any]] = []
+    words: list[str] = []
+    for position, reason in enumerate(cancelled.reasons):
+        if reason is None or reason[0] in ("None", ""):
+            continue
+        code, message = reason
+        table, key, why = described[position] if position < len(described) else (None, {}, "")
+        if isinstance(why, UpdatePlan):  # the item as it was says which of the update's conditions failed
+            old = cancelled.items[position] if position < len(cancelled.items) else None
+            why = why.diagnose(old)[1]
+        name = table.model._name if table is not None else "?"
+        where = table.describe_key(key) if table is not None else ""
+        reasons.append({"index": position, "model": name, "key": {k: generic(v) for k, v in key.items()}, "code": code, "message": message})
+        detail = f" ({why})" if code == "ConditionalCheckFailed" else f" ({message})" if message else ""
+        words.append(f"item {position} ({name} {where}): {code}{detail}")
+    summary = "; ".join(words) or "no reason given"
+    return TransactionCancelled(f"{headline}: {summary}", reasons)
+
+
 def transaction(token: str | None = None) -> Transaction:
     """A transaction of writes to persisted models; ``token`` makes a retried commit idempotent (ClientRequestToken)."""
     return Transaction(token)
+
+
+def transaction_get(keys: Iterable[tuple[type[Persistent], Key]]) -> list[Any]:
+    """Several items, of one model or several, read at one instant (TransactGetItems): ``[(Account, "a"), (Order, ("c1", "o1"))]``.
+
+    Returns a model per key, in the keys' order, and None where no item has the key
+    (or, through a subtype, where the item is of another kind). A key given twice
+    gets the same model. At most 100 different items. When a concurrent write
+    transaction holds one of them, DynamoDB cancels the read: TransactionCancelled (409).
+    """
+    requests: list[dict[str, Any]] = []
+    described: list[Described] = []
+    positions: list[tuple[type[Persistent], int]] = []
+    seen: dict[tuple[str, str], int] = {}
+    backend: Backend | None = None
+    for entry in keys:
+        if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], type) and issubclass(entry[0], Persistent)):
+            raise TypeError(f"transaction_get takes (model class, key) pairs, like [(Account, 'a'), (Order, ('c1', 'o1'))], not {entry!r}")
+        model, key = entry
+        table = model._table
+        item_key = table.key(key)
+        if backend is None:
+            backend = table.backend
+        elif backend is not table.backend:
+            raise ValueError("a transaction reads through one DynamoDB endpoint: these models are configured differently")
+        identity = (table.name, _identity(item_key))
+        index = seen.get(identity)
+        if index is None:  # DynamoDB refuses a transaction that names an item twice
+            index = seen[identity] = len(requests)
+            requests.append({"Get": {"TableName": table.name, "Key": item_key}})
+            described.append((table, item_key, "condition failed"))
+        positions.append((model, index))
+    if len(requests) > TRANSACTION_SIZE:
+        raise ValueError(f"a transaction holds at most {TRANSACTION_SIZE} items, not {len(requests)}")
+    if backend is None:
+        return []
+    try:
+        result = backend.call("TransactGetItems", {"TransactItems": requests})
+    except Cancelled as exc:
+        raise _cancellation(described, exc, "transactional read cancelled") from None
+    responses = result.get("Responses") or []
+    found: list[Any] = []
+    for position, (table, _, _) in enumerate(described):
+        item = responses[position].get("Item") if position < len(responses) else None
+        found.append(table.wrap(item) if item else None)
+    return [found[index] if isinstance(found[index], model) else None for model, index in positions]
 
 
 def modify(model: type[M], key: Key, change: Callable[[M], Any], *, attempts: int = 10, create: Callable[[], M] | None = None) -> M:

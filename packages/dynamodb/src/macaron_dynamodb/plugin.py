@@ -89,7 +89,7 @@ def persist(model: type, definition: dict[str, Any], config: Config, api: Api | 
                 f"propert{'ies' if len(clashes) > 1 else 'y'} {', '.join(clashes)} would hide the persistence method"
                 f"{'s' if len(clashes) > 1 else ''} of the same name: rename {'them' if len(clashes) > 1 else 'it'}",
             )
-    table = Table(model, spec, backend_for(Settings.from_config(config)), decoders.item_decoder(definition, name))  # type: ignore[arg-type]
+    table = Table(model, spec, backend_for(Settings.from_config(config)), decoders.item_decoder(definition, name), definitions)  # type: ignore[arg-type]
     attach(model, table)  # type: ignore[arg-type]
     return table
 
