@@ -428,3 +428,6 @@ def test_an_openapi_31_spec_is_checked_in_its_own_dialect(services: Services) ->
     with pytest.raises(ModelValidationError) as caught:
         Meter.update("m", set={"label": 3})
     assert caught.value.problems == [{"field": "/label", "message": '3 is not of types "null", "string"'}]
+    with pytest.raises(ModelValidationError) as caught:
+        Meter.update("m", set={"level": 0})  # exclusiveMinimum as a number: 2020-12, not draft 4
+    assert caught.value.problems == [{"field": "/level", "message": "0 is less than or equal to the minimum of 0"}]

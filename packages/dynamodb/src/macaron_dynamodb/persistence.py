@@ -86,7 +86,7 @@ class Table:
         spec: TableSpec,
         backend: Backend,
         decode_item: Callable[[dict[str, AttributeValue]], dict[str, Any]],
-        definitions: Mapping[str, dict[str, Any]] | None = None,
+        definitions: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.model = model
         self.spec = spec
@@ -99,7 +99,7 @@ class Table:
             names = {*self.key_names, index.hash_key, *([index.range_key] if index.range_key else [])}
             self.cursor_names[index.name] = frozenset(names)
         # The spec's definitions, where updates find each property's schema ($refs resolve among them).
-        self.definitions: Mapping[str, dict[str, Any]] = definitions if definitions is not None else {model._name: model._schema}
+        self.definitions: dict[str, dict[str, Any]] = definitions if definitions is not None else {model._name: model._schema}
         self._rules: dict[type[Model], Rules] = {}
 
     def __repr__(self) -> str:

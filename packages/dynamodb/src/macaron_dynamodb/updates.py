@@ -22,14 +22,12 @@ When DynamoDB refuses the condition, it hands back the item as it was
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
-from pynamodb.expressions.condition import Condition, size
-from pynamodb.expressions.operand import Path, Value
-from pynamodb.expressions.update import Action, Update
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.operand import Path
 
 from macaron.errors import ModelValidationError
 from macaron.models import Model, PolymorphicModel, to_wire
@@ -42,6 +40,27 @@ if TYPE_CHECKING:
 Problems = list[dict[str, str]]
 ONE: AttributeValue = {"N": "1"}
 EMPTY_LIST: AttributeValue = {"L": []}
+
+
+class Writer:
+    """Placeholders of one request's expressions, shared with the conditions pynamodb serialises (same scheme: #0, :0...)."""
+
+    __slots__ = ("names", "values")
+
+    def __init__(self, names: dict[str, str], values: dict[str, AttributeValue]) -> None:
+        self.names = names
+        self.values = values
+
+    def name(self, prop: str) -> str:
+        placeholder = self.names.get(prop)
+        if placeholder is None:
+            placeholder = self.names[prop] = f"#{len(self.names)}"
+        return placeholder
+
+    def value(self, attribute: AttributeValue) -> str:
+        placeholder = f":{len(self.values)}"
+        self.values[placeholder] = attribute
+        return placeholder
 
 
 class Bound:
@@ -74,25 +93,18 @@ class Bound:
         except (KeyError, InvalidOperation):
             return self.delta
 
-    def condition(self) -> Condition | None:
-        """The condition keeping the stored value within the bound, or None when nothing stored could cross it."""
-        path = Path([self.prop])
-        if self.size:
-            # size(list) + n <= max  <=>  size(list) <= max - n
-            threshold = self.limit - self.delta
-            within: Condition = size(path) <= int(threshold)  # type: ignore[no-untyped-call]  # pynamodb leaves size() unannotated
-        else:
-            if (self.lower and self.delta >= 0) or (not self.lower and self.delta <= 0):
-                return None  # moving away from the limit: a valid stored value stays valid
-            threshold = self.limit - self.delta
-            value = Value({"N": _number_text(threshold)})
-            if self.lower:
-                within = path > value if self.exclusive else path >= value
-            else:
-                within = path < value if self.exclusive else path <= value
+    def condition(self, writer: Writer) -> str | None:
+        """The condition keeping the stored value within the bound, or None when no valid stored value could cross it."""
+        if not self.size and ((self.lower and self.delta >= 0) or (not self.lower and self.delta <= 0)):
+            return None  # moving away from the limit: a valid stored value stays valid
+        name = writer.name(self.prop)
+        # value + delta (or size + n) within the limit  <=>  value within (limit - delta)
+        threshold = writer.value({"N": _number_text(self.limit - self.delta)})
+        operator = (">" if self.exclusive else ">=") if self.lower else ("<" if self.exclusive else "<=")
+        within = f"size ({name}) {operator} {threshold}" if self.size else f"{name} {operator} {threshold}"
         # A missing attribute counts as 0 (or []): allowed only when the change alone fits. The
         # existence test comes first: moto's server fails on size() of a missing attribute otherwise.
-        return path.does_not_exist() | within if self.holds(None) else within
+        return f"(attribute_not_exists ({name}) OR {within})" if self.holds(None) else within
 
     def describe(self, old: AttributeValue | None) -> str:
         if self.size:
@@ -101,15 +113,46 @@ class Bound:
         return f"{self.prop} would become {_number_text(self.result(old))}, beyond its {keyword} {_number_text(self.limit)}"
 
 
+class NumberRule:
+    """What ``add`` needs to know of a number property, read once: integer or not, multipleOf, its limits."""
+
+    __slots__ = ("integer", "limits", "step")
+
+    def __init__(self, schema: dict[str, Any], kinds: set[str]) -> None:
+        self.integer = "number" not in kinds
+        step = schema.get("multipleOf")
+        self.step = _decimal(step) if _is_number(step) and step > 0 else None
+        self.limits: list[tuple[bool, Decimal, bool]] = []  # (lower, limit, exclusive)
+        for lower, keyword, flag in ((True, "minimum", "exclusiveMinimum"), (False, "maximum", "exclusiveMaximum")):
+            limit, exclusive = schema.get(keyword), schema.get(flag)
+            if _is_number(exclusive):  # JSON Schema 2020-12: the exclusive bound itself
+                self.limits.append((lower, _decimal(exclusive), True))
+            if _is_number(limit):  # draft 4: exclusiveMinimum/Maximum is a flag on minimum/maximum
+                self.limits.append((lower, _decimal(limit), exclusive is True))
+
+
+class ListRule:
+    """What ``append`` needs to know of a list property, read once."""
+
+    __slots__ = ("items", "most", "unique")
+
+    def __init__(self, schema: dict[str, Any], items: Checker) -> None:
+        most = schema.get("maxItems")
+        self.most: int | None = most if isinstance(most, int) and not isinstance(most, bool) else None
+        self.unique = schema.get("uniqueItems") is True
+        self.items = items
+
+
 class Rules:
     """What an update may do to the items of one model class, read from its definition once, on its first update."""
 
-    def __init__(self, model: type[Model], table: Table, definitions: Mapping[str, dict[str, Any]]) -> None:
+    def __init__(self, model: type[Model], table: Table, definitions: dict[str, dict[str, Any]]) -> None:
         self.model = model
         self.name = model._name
+        # Kept as given: the Api's definitions object also says the dialect its schemas compile in.
         self.definitions = definitions
         schema = definitions.get(model._name) or model._schema
-        self.properties = DecoderFactory(dict(definitions)).properties(schema)
+        self.properties = DecoderFactory(definitions).properties(schema)
         self.required = frozenset(self._required(schema, frozenset()))
         spec = table.spec
         self.fixed: dict[str, str] = {name: "is part of the key: an update cannot change it (save the item under its new key, delete the old one)" for name in table.key_names}
@@ -122,7 +165,8 @@ class Rules:
             self.own_value = model._own_value
             self.fixed[self.discriminator] = "is the discriminator: an update cannot change an item's kind (save it as its new kind)"
         self._checkers: dict[str, Checker] = {}
-        self._items: dict[str, Checker] = {}
+        self._numbers: dict[str, NumberRule | str] = {}
+        self._lists: dict[str, ListRule | str] = {}
 
     def _required(self, schema: dict[str, Any], seen: frozenset[str]) -> set[str]:
         if "$ref" in schema:
@@ -136,7 +180,7 @@ class Rules:
 
     def resolve(self, schema: Any) -> dict[str, Any]:
         """A property's schema through its ``$ref``s, and without the ``null`` branch of a nullable one."""
-        for _ in range(32):  # a bounded walk: a $ref cycle among non-object schemas is not a number or a list anyway
+        for _ in range(32):  # bounded: a $ref cycle is no number or list anyway
             if not isinstance(schema, dict):
                 return {}
             if "$ref" in schema:
@@ -149,8 +193,7 @@ class Rules:
             return schema
         return {}
 
-    def kinds(self, prop: str) -> set[str]:
-        schema = self.resolve(self.properties[prop])
+    def kinds(self, schema: dict[str, Any]) -> set[str]:
         types = schema.get("type")
         if isinstance(types, list):
             return {str(t) for t in types if t != "null"}
@@ -163,15 +206,37 @@ class Rules:
     def checker(self, prop: str) -> Checker:
         checker = self._checkers.get(prop)
         if checker is None:
-            checker = self._checkers[prop] = Checker(self.properties[prop], dict(self.definitions), prefix="/" + escape(prop))
+            checker = self._checkers[prop] = Checker(self.properties[prop], self.definitions, prefix="/" + escape(prop))
         return checker
 
-    def item_checker(self, prop: str) -> Checker:
-        checker = self._items.get(prop)
-        if checker is None:
-            items = self.resolve(self.properties[prop]).get("items")
-            checker = self._items[prop] = Checker(items if isinstance(items, dict) else {}, dict(self.definitions), prefix=f"/{escape(prop)}/-")
-        return checker
+    def number(self, prop: str) -> NumberRule | str:
+        """The number rule of ``prop``, or why ``add`` cannot change it."""
+        rule = self._numbers.get(prop)
+        if rule is None:
+            schema = self.resolve(self.properties[prop])
+            kinds = self.kinds(schema)
+            if kinds & {"integer", "number"}:
+                rule = NumberRule(schema, kinds)
+            else:
+                rule = f"is {'/'.join(sorted(kinds)) or 'untyped'}: add takes number properties only"
+            self._numbers[prop] = rule
+        return rule
+
+    def list(self, prop: str) -> ListRule | str:
+        """The list rule of ``prop``, or why ``append`` cannot change it."""
+        rule = self._lists.get(prop)
+        if rule is None:
+            schema = self.resolve(self.properties[prop])
+            kinds = self.kinds(schema)
+            if "array" not in kinds:
+                rule = f"is {'/'.join(sorted(kinds)) or 'untyped'}: append takes list properties only"
+            elif schema.get("uniqueItems") is True:
+                rule = "has uniqueItems, which no update expression can check: save the item (or use modify()) instead"
+            else:
+                items = schema.get("items")
+                rule = ListRule(schema, Checker(items if isinstance(items, dict) else {}, self.definitions, prefix=f"/{escape(prop)}/-"))
+            self._lists[prop] = rule
+        return rule
 
     def unknown(self, prop: str) -> dict[str, str]:
         known = ", ".join(sorted(self.properties)) or "none"
@@ -181,7 +246,7 @@ class Rules:
 class UpdatePlan:
     """One update, checked and turned into UpdateItem's arguments; ``diagnose`` explains a failed condition."""
 
-    __slots__ = ("arguments", "bounds", "create", "custom", "kind_values", "rules", "table")
+    __slots__ = ("arguments", "bounds", "create", "custom", "kind_values", "problems", "rules", "writer")
 
     def __init__(
         self,
@@ -195,39 +260,33 @@ class UpdatePlan:
         condition: Condition | None,
         create: bool,
     ) -> None:
-        from macaron_dynamodb.persistence import Expression
-
-        self.table = table
         self.rules = rules = table.rules(model)
         self.create = create
         self.custom = condition is not None
         self.bounds: list[Bound] = []
         self.kind_values: tuple[str, ...] = ()
-        problems: Problems = []
-        actions: list[Action] = []
+        self.problems: Problems = []
+        self.writer = writer = Writer({}, {})
+        sets: list[str] = []
+        adds: list[str] = []
+        removes: list[str] = []
         changed: dict[str, str] = {}  # property -> the clause that changes it
         provided: set[str] = set(table.key_names)
+        attributes = rules.model._attributes
 
-        def accept(name: str, clause: str) -> str | None:
-            prop = rules.model._attributes.get(name, name) if isinstance(name, str) else name
+        def accept(name: Any, clause: str) -> str | None:
+            prop = attributes.get(name, name) if isinstance(name, str) else name
             if not isinstance(prop, str) or prop not in rules.properties:
-                problems.append(rules.unknown(str(prop)))
+                self.problems.append(rules.unknown(str(prop)))
                 return None
             if prop in rules.fixed:
-                problems.append({"field": "/" + escape(prop), "message": rules.fixed[prop]})
+                self.problems.append({"field": "/" + escape(prop), "message": rules.fixed[prop]})
                 return None
             if prop in changed:
-                problems.append({"field": "/" + escape(prop), "message": f"is changed twice (in {changed[prop]} and {clause}): one change per property"})
+                self.problems.append({"field": "/" + escape(prop), "message": f"is changed twice (in {changed[prop]} and {clause}): one change per property"})
                 return None
             changed[prop] = clause
             return prop
-
-        def encoded(prop: str, value: Any, path: str) -> AttributeValue | None:
-            try:
-                return encode(value, path)
-            except EncodeError as exc:
-                problems.append({"field": exc.path, "message": exc.message})
-                return None
 
         removals: list[str] = []
         for name, value in _pairs(set_, "set"):
@@ -240,142 +299,144 @@ class UpdatePlan:
             wire = to_wire(value)
             found = rules.checker(prop).problems(wire)
             if found:
-                problems.extend(found)
+                self.problems.extend(found)
                 continue
-            attribute = encoded(prop, wire, "/" + escape(prop))
+            attribute = self._encode(wire, "/" + escape(prop))
             if attribute is not None:
-                actions.append(Path([prop]).set(Value(attribute)))
+                sets.append(f"{writer.name(prop)} = {writer.value(attribute)}")
                 if value is not None:
                     provided.add(prop)
 
         for name, value in _pairs(add, "add"):
             prop = accept(name, "add")
             if prop is not None:
-                self._add(prop, value, problems, actions, encoded)
-                provided.add(prop)
+                delta = self._number(prop, value)
+                if delta is not None:
+                    adds.append(f"{writer.name(prop)} {writer.value(delta)}")
+                    provided.add(prop)
 
         for name, values in _pairs(append, "append"):
             prop = accept(name, "append")
             if prop is not None:
-                self._append(prop, values, problems, actions, encoded)
-                provided.add(prop)
+                items = self._items(prop, values)
+                if items is not None:
+                    path = writer.name(prop)
+                    sets.append(f"{path} = list_append (if_not_exists ({path}, {writer.value(EMPTY_LIST)}), {writer.value(items)})")
+                    provided.add(prop)
 
-        if isinstance(remove, str):
-            remove = [remove]
-        for name in remove or ():
+        for name in [remove] if isinstance(remove, str) else remove or ():
             prop = accept(name, "remove")
             if prop is not None:
                 removals.append(prop)
         for prop in removals:
             if prop in rules.required:
-                problems.append({"field": "/" + escape(prop), "message": f"is required by {rules.name}: an update cannot remove it"})
+                self.problems.append({"field": "/" + escape(prop), "message": f"is required by {rules.name}: an update cannot remove it"})
             else:
-                actions.append(Path([prop]).remove())
+                removes.append(writer.name(prop))
 
         version = table.spec.version
         if version is not None:
-            actions.append(Path([version]).add(Value(ONE)))  # a missing version (a new item) becomes 1, as save() starts it
+            adds.append(f"{writer.name(version)} {writer.value(ONE)}")  # a missing version (a new item) becomes 1, as save() starts it
             provided.add(version)
-        hash_path = Path([table.spec.hash_key])
-        existence: Condition | None = None
+        mine: list[str] = []
         kind = table.kind_filter(model)
         if create:
             if rules.discriminator is not None and rules.own_value is not None:
                 # A created item is of the class updated: Cat.update(..., create=True) makes a Cat.
-                d = Path([rules.discriminator])
-                actions.append(d.set(d | Value({"S": rules.own_value})))
+                tag = writer.name(rules.discriminator)
+                sets.append(f"{tag} = if_not_exists ({tag}, {writer.value({'S': rules.own_value})})")
                 provided.add(rules.discriminator)
-            missing = sorted(rules.required - provided)
-            problems.extend(
+            self.problems.extend(
                 {"field": "/" + escape(prop), "message": "is required: with create=True the update may create the item, so it must set this property"}
-                for prop in missing
+                for prop in sorted(rules.required - provided)
             )
             if kind is not None:
-                kind = kind | hash_path.does_not_exist()
+                kind = Path([table.spec.hash_key]).does_not_exist() | kind
         else:
-            existence = hash_path.exists()
+            mine.append(f"attribute_exists ({writer.name(table.spec.hash_key)})")
+        if not changed and not self.problems:
+            raise TypeError(f"{rules.name}.update: nothing to change (give set, add, remove or append)")
+        if self.problems:
+            raise ModelValidationError(rules.name, self.problems)
+
         if kind is not None and issubclass(model, PolymorphicModel):
             self.kind_values = tuple(model._subtypes)
-        if problems:
-            raise ModelValidationError(rules.name, problems)
-        if not actions:
-            raise TypeError(f"{rules.name}.update: nothing to change (give set, add, remove or append)")
-
-        expression = Expression()
-        mine = [c for c in (existence, kind, *(b.condition() for b in self.bounds)) if c is not None]
-        condition_text = expression.add(condition, *mine)
-        update_text = Update(*actions).serialize(expression.names, expression.values)  # type: ignore[arg-type]  # pynamodb's hint is too narrow
-        arguments: dict[str, Any] = {"TableName": table.name, "Key": key, "UpdateExpression": update_text}
-        if condition_text is not None:
-            arguments["ConditionExpression"] = condition_text
+            mine.append(kind.serialize(writer.names, writer.values))  # type: ignore[arg-type]  # pynamodb's hint is too narrow
+        if condition is not None:
+            mine.append(condition.serialize(writer.names, writer.values))  # type: ignore[arg-type]
+        for bound in self.bounds:
+            text = bound.condition(writer)
+            if text is not None:
+                mine.append(text)
+        clauses = [f"SET {', '.join(sets)}" if sets else "", f"REMOVE {', '.join(removes)}" if removes else "", f"ADD {', '.join(adds)}" if adds else ""]
+        arguments: dict[str, Any] = {"TableName": table.name, "Key": key, "UpdateExpression": " ".join(c for c in clauses if c)}
+        if mine:
+            # Every part is a comparison or a parenthesised AND/OR (pynamodb's too): no parentheses to add, and
+            # DynamoDB refuses redundant ones.
+            arguments["ConditionExpression"] = " AND ".join(mine)
             # On failure DynamoDB returns the item as it was: diagnose() reads it, without a second call.
             arguments["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        self.arguments = expression.into(arguments)
+        arguments["ExpressionAttributeNames"] = {placeholder: name for name, placeholder in writer.names.items()}
+        if writer.values:
+            arguments["ExpressionAttributeValues"] = writer.values
+        self.arguments = arguments
 
-    def _add(self, prop: str, value: Any, problems: Problems, actions: list[Action], encoded: Any) -> None:
-        rules = self.rules
+    def _encode(self, value: Any, path: str) -> AttributeValue | None:
+        try:
+            return encode(value, path)
+        except EncodeError as exc:
+            self.problems.append({"field": exc.path, "message": exc.message})
+            return None
+
+    def _number(self, prop: str, value: Any) -> AttributeValue | None:
+        """The attribute value of a number to add to ``prop``, its limits noted as bounds; None after a problem."""
         field = "/" + escape(prop)
-        kinds = rules.kinds(prop)
-        if not kinds & {"integer", "number"}:
-            problems.append({"field": field, "message": f"is {'/'.join(sorted(kinds)) or 'untyped'}: add takes number properties only"})
-            return
-        if type(value) is bool or not isinstance(value, (int, float)):
-            problems.append({"field": field, "message": f"add takes a number, not {type(value).__name__} {value!r}"})
-            return
-        if isinstance(value, float) and "number" not in kinds:
+        rule = self.rules.number(prop)
+        if isinstance(rule, str):
+            self.problems.append({"field": field, "message": rule})
+            return None
+        kind = type(value)
+        if kind is not int and kind is not float:
+            if kind is bool or not isinstance(value, (int, float)):
+                self.problems.append({"field": field, "message": f"add takes a number, not {kind.__name__} {value!r}"})
+                return None
+            value = float(value) if isinstance(value, float) else int(value)
+        if type(value) is float and rule.integer:
             if not value.is_integer():
-                problems.append({"field": field, "message": f"is an integer: add {value!r} would make it a fraction"})
-                return
+                self.problems.append({"field": field, "message": f"is an integer: add {value!r} would make it a fraction"})
+                return None
             value = int(value)
-        if isinstance(value, float) and not math.isfinite(value):
-            problems.append({"field": field, "message": f"{value} cannot be stored (DynamoDB numbers are finite)"})
-            return
-        delta = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-        schema = rules.resolve(rules.properties[prop])
-        step = schema.get("multipleOf")
-        if isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0 and delta % Decimal(repr(step)) != 0:
-            problems.append({"field": field, "message": f"is a multiple of {step}: adding {value!r} would break it"})
-            return
-        for lower, keyword, flag in ((True, "minimum", "exclusiveMinimum"), (False, "maximum", "exclusiveMaximum")):
-            limit, exclusive = schema.get(keyword), schema.get(flag)
-            if isinstance(exclusive, (int, float)) and not isinstance(exclusive, bool):  # JSON Schema 2020-12: the bound itself
-                self.bounds.append(Bound(prop, _decimal(exclusive), lower, True, delta))
-            if isinstance(limit, (int, float)) and not isinstance(limit, bool):  # draft 4: exclusive is a flag on it
-                self.bounds.append(Bound(prop, _decimal(limit), lower, exclusive is True, delta))
-        attribute = encoded(prop, value, field)
-        if attribute is not None:
-            actions.append(Path([prop]).add(Value(attribute)))
+        attribute = self._encode(value, field)
+        if attribute is None or (rule.step is None and not rule.limits):
+            return attribute
+        delta = Decimal(attribute["N"])
+        if rule.step is not None and delta % rule.step != 0:
+            self.problems.append({"field": field, "message": f"is a multiple of {_number_text(rule.step)}: adding {value!r} would break it"})
+            return None
+        self.bounds.extend(Bound(prop, limit, lower, exclusive, delta) for lower, limit, exclusive in rule.limits)
+        return attribute
 
-    def _append(self, prop: str, values: Any, problems: Problems, actions: list[Action], encoded: Any) -> None:
-        rules = self.rules
+    def _items(self, prop: str, values: Any) -> AttributeValue | None:
+        """The attribute value of the items to append to ``prop``, its maxItems noted as a bound; None after a problem."""
         field = "/" + escape(prop)
-        kinds = rules.kinds(prop)
-        if "array" not in kinds:
-            problems.append({"field": field, "message": f"is {'/'.join(sorted(kinds)) or 'untyped'}: append takes list properties only"})
-            return
+        rule = self.rules.list(prop)
+        if isinstance(rule, str):
+            self.problems.append({"field": field, "message": rule})
+            return None
         if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
-            problems.append({"field": field, "message": f"append takes a list of the items to add, not {type(values).__name__}"})
-            return
-        schema = rules.resolve(rules.properties[prop])
-        if schema.get("uniqueItems") is True:
-            problems.append({"field": field, "message": "has uniqueItems, which no update expression can check: save the item (or use modify()) instead"})
-            return
+            self.problems.append({"field": field, "message": f"append takes a list of the items to add, not {type(values).__name__}"})
+            return None
         wire = [to_wire(value) for value in values]
-        checker = rules.item_checker(prop)
-        found = [problem for item in wire for problem in checker.problems(item)]
+        found = [problem for item in wire for problem in rule.items.problems(item)]
         if found:
-            problems.extend(found)
-            return
-        most = schema.get("maxItems")
-        if isinstance(most, int) and not isinstance(most, bool):
-            if len(wire) > most:
-                problems.append({"field": field, "message": f"holds at most {most} items: {len(wire)} cannot be appended"})
-                return
-            self.bounds.append(Bound(prop, Decimal(most), False, False, Decimal(len(wire)), size=True))
-        attribute = encoded(prop, wire, field)
-        if attribute is not None:
-            path = Path([prop])
-            actions.append(path.set((path | Value(EMPTY_LIST)).append(Value(attribute))))
+            self.problems.extend(found)
+            return None
+        if rule.most is not None:
+            if len(wire) > rule.most:
+                self.problems.append({"field": field, "message": f"holds at most {rule.most} items: {len(wire)} cannot be appended"})
+                return None
+            self.bounds.append(Bound(prop, Decimal(rule.most), False, False, Decimal(len(wire)), size=True))
+        return self._encode(wire, field)
 
     def diagnose(self, old: dict[str, AttributeValue] | None) -> tuple[bool, str]:
         """Why the condition failed, from the item as it was: (the item is missing or of another kind, the reason)."""
@@ -398,6 +459,10 @@ def _pairs(changes: Mapping[str, Any] | None, clause: str) -> Iterable[tuple[str
     if not isinstance(changes, Mapping):
         raise TypeError(f"update: {clause} takes a mapping of property names to values, not {type(changes).__name__}")
     return changes.items()
+
+
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _decimal(number: float) -> Decimal:
