@@ -1,12 +1,16 @@
-"""Save and load through macaron-dynamodb against raw pynamodb, in one run, against one moto server over HTTP.
+"""Save, load and update through macaron-dynamodb against raw pynamodb, in one run, against one moto server over HTTP.
 
 The same item both ways: a string key, a name, a float price, an integer stock, a
 list of tags, a nested map of floats, a boolean and a date-time.
   (a) raw pynamodb: a hand-written ``pynamodb.models.Model`` with typed attributes;
   (b) macaron: the model class of a spec definition marked ``x-persist``, validated on save.
+The update adds 1 to the stock of an existing item and returns the item (ALL_NEW):
+``Raw(key).update(actions=[Raw.stock.add(1)], condition=Raw.id.exists())`` against
+``Item.update(key, add={"stock": 1})``, which checks the value against the spec and
+sends the same existence condition (macaron refuses to create a half item by default).
 The two sides alternate call by call; the figure is the median over rounds of
 the mean time per call, and the ratio macaron / pynamodb (target: at most 1.15x). A second
-table isolates the in-process part (encode on save, decode on load, no network).
+table isolates the in-process part (encode on save, decode on load, build the update, no network).
 
 Run: python bench/dynamodb_bench.py [--quick] [--check]   (--check: exit 1 when a ratio misses the target)
 """
@@ -49,6 +53,8 @@ from pynamodb.attributes import (  # noqa: E402  (after the environment: botocor
     UTCDateTimeAttribute,
 )
 from pynamodb.models import Model as PynamoModel  # noqa: E402
+
+from macaron_dynamodb.updates import UpdatePlan  # noqa: E402
 
 SPEC = """
 swagger: '2.0'
@@ -210,6 +216,10 @@ def main() -> int:
                 {
                     "save": (raw_save, our_save),
                     "load": (lambda n: Raw.get(f"item-{n}"), lambda n: Item.load(f"item-{n}")),
+                    "update": (
+                        lambda n: Raw(f"item-{n}").update(actions=[Raw.stock.add(1)], condition=Raw.id.exists()),
+                        lambda n: Item.update(f"item-{n}", add={"stock": 1}),
+                    ),
                 },
                 rounds,
                 count,
@@ -220,10 +230,21 @@ def main() -> int:
             stored = Raw._get_connection().get_item("item-0")["Item"]
             our_item = Item.load("item-0")
             table = Item._table
+            connection = Raw._get_connection().connection
+
+            def raw_update_request(n: int) -> Any:
+                return connection.get_operation_kwargs(
+                    Raw.Meta.table_name, f"item-{n}", actions=[Raw.stock.add(1)], condition=Raw.id.exists(), return_values="ALL_NEW"
+                )
+
+            def our_update_request(n: int) -> Any:
+                return UpdatePlan(table, Item, table.key(f"item-{n}"), None, {"stock": 1}, (), None, None, False).arguments
+
             local = measure(
                 {
                     "encode": (lambda n: raw_item.serialize(), lambda n: table.item_for_save(our_item._data, None)),
                     "decode": (lambda n: Raw.from_raw_data(stored), lambda n: table.wrap(stored)),
+                    "update": (raw_update_request, our_update_request),
                 },
                 rounds,
                 count * 20,
@@ -234,7 +255,7 @@ def main() -> int:
 
     print(f"macaron-dynamodb vs raw pynamodb, against moto server over HTTP ({rounds} rounds x {count} calls, median per call)")
     ok = report("Per call, with the network (target <= 1.15x)", network, " ms", 1e3, TARGET)
-    report("In process only: serialise for save, deserialise after load", local, " us", 1e6, None)
+    report("In process only: serialise for save, deserialise after load, build an update request", local, " us", 1e6, None)
     print(f"\n({time.perf_counter() - started:.1f} s)")
     return 0 if ok or "--check" not in sys.argv else 1
 
