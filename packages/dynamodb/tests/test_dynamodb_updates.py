@@ -53,6 +53,7 @@ Pet:
     name: {type: string}
     petType: {type: string}
     weight: {type: number}
+    nick: {type: string}
 Cat:
   allOf:
     - $ref: '#/definitions/Pet'
@@ -61,10 +62,12 @@ Cat:
       properties:
         lives: {type: integer, minimum: 0}
         naps: {type: array, items: {type: number}}
+        nick: {type: string, maxLength: 5}
 Dog:
   allOf:
     - $ref: '#/definitions/Pet'
     - type: object
+      required: [weight]
       properties:
         speed: {type: number}
 """
@@ -282,7 +285,7 @@ def test_append_checks_its_items_and_maxitems_and_refuses_unique_lists(shop: Api
 
 def test_a_subtype_updates_items_of_its_kind_with_its_own_properties(shop: ApiModels) -> None:
     shop.Cat(name="Tom", lives=9, weight=4.0).save()
-    shop.Dog(name="Rex", speed=40.0).save()
+    shop.Dog(name="Rex", speed=40.0, weight=20.0).save()
 
     tom = shop.Cat.update("Tom", add={"lives": -1}, append={"naps": [2.0]}, set={"weight": 5.0})
     assert type(tom) is shop.Cat
@@ -296,9 +299,22 @@ def test_a_subtype_updates_items_of_its_kind_with_its_own_properties(shop: ApiMo
     with pytest.raises(ModelValidationError) as refused:
         shop.Pet.update("Tom", add={"lives": 1}, set={"petType": "Dog"})
     assert problems_of(refused) == {
-        "/lives": "is not a property of Pet (its properties: name, petType, weight)",
+        "/lives": "is not a property of Pet (its properties: name, nick, petType, weight)",
         "/petType": "is the discriminator: an update cannot change an item's kind (save it as its new kind)",
     }
+    # Through the base, the item may be any kind: what a subtype says more about a property is refused there.
+    with pytest.raises(ModelValidationError) as refused:
+        shop.Pet.update("Tom", set={"nick": "Tommy the cat"}, remove=["weight"])
+    assert problems_of(refused) == {
+        "/nick": "is declared differently by Cat: update it through Cat, whose schema then applies",
+        "/weight": "is required by Dog, which the item may be: remove it through the item's own kind",
+    }
+    with pytest.raises(ModelValidationError, match="nick: .* is longer than 5 characters"):
+        shop.Cat.update("Tom", set={"nick": "Tommy the cat"})
+    assert shop.Cat.update("Tom", set={"nick": "Tom"}, remove=["weight"]).to_json() == {"name": "Tom", "petType": "Cat", "lives": 8, "naps": [2.0], "nick": "Tom"}
+    with pytest.raises(ModelValidationError, match="/weight: is required by Dog: an update cannot remove it"):
+        shop.Dog.update("Rex", remove=["weight"])
+
     kit = shop.Cat.update("Kit", set={"lives": 3}, create=True)
     assert type(kit) is shop.Cat and kit.to_json() == {"name": "Kit", "petType": "Cat", "lives": 3}
     assert type(shop.Pet.load("Kit", consistent=True)) is shop.Cat
@@ -360,7 +376,7 @@ def test_transaction_get_reads_several_models_at_once_in_order_with_none_for_mis
     shop.Counter(name="a", hits=1, ratio=3.0).save()
     shop.Stock(shop="s1", sku="lamp", quantity=4).save()
     shop.Cat(name="Tom", lives=9, weight=4.0).save()
-    shop.Dog(name="Rex").save()
+    shop.Dog(name="Rex", weight=20.0).save()
 
     got = transaction_get(
         [

@@ -158,15 +158,38 @@ class Rules:
         self.fixed: dict[str, str] = {name: "is part of the key: an update cannot change it (save the item under its new key, delete the old one)" for name in table.key_names}
         if spec.version is not None:
             self.fixed[spec.version] = "is the version: every update adds one to it"
+        self.kept: dict[str, str] = {}  # properties that cannot be removed, and why (besides the required ones)
         self.discriminator: str | None = None
         self.own_value: str | None = None
         if issubclass(model, PolymorphicModel) and model._discriminator:
             self.discriminator = model._discriminator
             self.own_value = model._own_value
             self.fixed[self.discriminator] = "is the discriminator: an update cannot change an item's kind (save it as its new kind)"
+            self._subtype_rules(model)
         self._checkers: dict[str, Checker] = {}
         self._numbers: dict[str, NumberRule | str] = {}
         self._lists: dict[str, ListRule | str] = {}
+
+    def _subtype_rules(self, model: type[PolymorphicModel]) -> None:
+        """Through a base, the item may be any of its subtypes: a property a subtype redeclares or requires is refused.
+
+        The update is checked before the item's kind is known, against this class's
+        schemas; where a subtype says more about a property, only an update through
+        that subtype can honour it.
+        """
+        factory = DecoderFactory(self.definitions)
+        for sub in dict.fromkeys(model._subtypes.values()):
+            if sub is model:
+                continue
+            schema = self.definitions.get(sub._name) or sub._schema
+            theirs = factory.properties(schema)
+            for prop, mine in self.properties.items():
+                if prop in self.fixed:
+                    continue
+                if prop in theirs and theirs[prop] != mine:
+                    self.fixed.setdefault(prop, f"is declared differently by {sub._name}: update it through {sub._name}, whose schema then applies")
+                elif prop not in self.required and prop in self._required(schema, frozenset()):
+                    self.kept.setdefault(prop, f"is required by {sub._name}, which the item may be: remove it through the item's own kind")
 
     def _required(self, schema: dict[str, Any], seen: frozenset[str]) -> set[str]:
         if "$ref" in schema:
@@ -331,6 +354,8 @@ class UpdatePlan:
         for prop in removals:
             if prop in rules.required:
                 self.problems.append({"field": "/" + escape(prop), "message": f"is required by {rules.name}: an update cannot remove it"})
+            elif prop in rules.kept:
+                self.problems.append({"field": "/" + escape(prop), "message": rules.kept[prop]})
             else:
                 removes.append(writer.name(prop))
 
