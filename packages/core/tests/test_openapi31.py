@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from macaron import apis
+from macaron.errors import ModelValidationError
 from macaron.spec import SpecError
 from service_maker import ServiceMaker
 
@@ -323,3 +325,14 @@ def test_another_json_schema_dialect_stops_start_up(services: ServiceMaker) -> N
     error = start_error(services, root="jsonSchemaDialect: 'https://json-schema.org/draft/2019-09/schema'\n")
     assert error.pointer == "/jsonSchemaDialect"
     assert start_error(services, schema="{type: striing}").pointer == f"{SCHEMA_AT}/type"  # and the document itself is checked
+
+
+def test_models_know_conditional_properties_and_defs_entries(services: ServiceMaker) -> None:
+    services.app(SPEC, HANDLERS, header=False)
+    order = apis.x.Order.from_json({"country": "US", "zip": "12345", "tree": {"value": 1, "children": [{"value": 2}]}})
+    assert order.zip == "12345"  # declared in 'then'
+    node = apis.x.Order__defs_Node  # the $defs entry Node of Order: a model of its own
+    assert isinstance(order.tree, node) and isinstance(order.tree.children[0], node)
+    with pytest.raises(ModelValidationError) as caught:
+        apis.x.Order.from_json({"country": "US"})
+    assert caught.value.problems == [{"field": "/zip", "message": "is required"}]

@@ -285,3 +285,36 @@ paths:
         services.build(root)
     assert (caught.value.pointer, caught.value.operation) == ("/paths/~1hello/get/parameters/0", "hello")
     assert message in caught.value.reason
+
+
+MIXED = f"""
+openapi: 3.0.3
+info: {{title: t, version: '1'}}
+paths:
+  /boxes/{{id}}:
+    post:
+      x-bind-server: HANDLERS.echo
+      parameters:
+        - {{name: id, in: path, required: true, style: matrix, schema: {{type: integer}}}}
+        - {{name: size, in: query, required: true, schema: {{type: integer}}}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {{type: object, required: [name], properties: {{name: {{type: string}}}}}}
+      responses: {RESPONSES}
+"""
+
+
+def test_unreadable_text_is_reported_with_every_other_problem_of_the_request(services: ServiceMaker) -> None:
+    client = services.client(MIXED, ECHO.replace("def echo(**arguments):", "def echo(body=None, **arguments):"), header=False)
+    assert errors_of(client.post("/boxes/7?size=big", json={"nom": "x"})) == {
+        "/path/id": '"7" is not in matrix style: expected ;id=<value>',
+        "/query/size": '"big" is not of type "integer"',
+        "/body/name": "is required",
+        "/body/nom": "is not allowed here (unknown field)",
+    }
+    assert errors_of(client.post("/boxes/7", data="{not json", content_type="application/json")) == {
+        "/path/id": '"7" is not in matrix style: expected ;id=<value>',
+        "/query/size": "is required",
+    }

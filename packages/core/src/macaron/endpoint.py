@@ -431,20 +431,23 @@ class Endpoint:
                         group[reader.name] = copy_wire(reader.default)
                     continue
                 group[reader.name] = value
-        if self.form_readers:
-            values["formData"] = self._read_form()
-        unreadable_body = False
+        unreadable = set()  # a form or body that cannot be read (too large, not JSON): the parameters' problems come first
+        try:
+            if self.form_readers:
+                values["formData"] = self._read_form()
+        except (MacaronException, HTTPException):
+            unreadable.add("/formData")
         if self.body is not None:
             try:
                 body = self._read_body()
-            except MacaronException:  # not JSON: the parameters' problems are the ones to report first
-                unreadable_body = True
+            except (MacaronException, HTTPException):
+                unreadable.add("/body")
             else:
                 if body is not _MISSING:
                     values["body"] = body
         reported = {problem["field"] for problem in problems}
         for problem in self._request_problems(values):
-            if problem["field"] not in reported and not (unreadable_body and problem["field"].startswith("/body")):
+            if problem["field"] not in reported and not any(problem["field"].startswith(part) for part in unreadable):
                 problems.append(problem)
         return ValidationError(problems)
 
