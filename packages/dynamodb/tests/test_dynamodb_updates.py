@@ -11,6 +11,7 @@ from ddb_support import Services
 from macaron.errors import ModelValidationError
 from macaron.models import ApiModels
 from macaron_dynamodb import Attr, ItemConflict, ItemNotFound, TransactionCancelled, transaction, transaction_get
+from macaron_dynamodb.backend import Cancelled
 
 SHOP = """
 Counter:
@@ -447,3 +448,22 @@ def test_an_openapi_31_spec_is_checked_in_its_own_dialect(services: Services) ->
     with pytest.raises(ModelValidationError) as caught:
         Meter.update("m", set={"level": 0})  # exclusiveMinimum as a number: 2020-12, not draft 4
     assert caught.value.problems == [{"field": "/level", "message": "0 is less than or equal to the minimum of 0"}]
+
+
+def test_a_transactional_read_cancelled_by_a_concurrent_write_is_a_409_naming_the_item(shop: ApiModels, monkeypatch: pytest.MonkeyPatch) -> None:
+    # DynamoDB cancels a TransactGetItems while a write transaction holds one of its items; no
+    # emulator can be made to do it on cue, so the backend answers as DynamoDB does.
+    backend = shop.Counter._table.backend
+
+    def busy(operation: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        assert operation == "TransactGetItems" and len(arguments["TransactItems"]) == 2
+        raise Cancelled([None, ("TransactionConflict", "Transaction is ongoing for the item")])
+
+    monkeypatch.setattr(backend, "call", busy)
+    with pytest.raises(TransactionCancelled) as caught:
+        transaction_get([(shop.Counter, "a"), (shop.Stock, ("s1", "lamp"))])
+    assert (caught.value.status, caught.value.code) == (409, "TRANSACTION_CANCELLED")
+    assert caught.value.description == "transactional read cancelled: item 1 (Stock shop='s1' sku='lamp'): TransactionConflict (Transaction is ongoing for the item)"
+    assert caught.value.reasons == [
+        {"index": 1, "model": "Stock", "key": {"shop": "s1", "sku": "lamp"}, "code": "TransactionConflict", "message": "Transaction is ongoing for the item"}
+    ]
