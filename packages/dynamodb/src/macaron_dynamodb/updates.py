@@ -17,13 +17,13 @@ must still hold after it, without reading the item first, so:
   required property.
 
 When DynamoDB refuses the condition, it hands back the item as it was
-(ReturnValuesOnConditionCheckFailure), and :func:`diagnose` says which part failed.
+(ReturnValuesOnConditionCheckFailure), and ``UpdatePlan.diagnose`` says which part failed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from pynamodb.expressions.condition import Condition
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from macaron_dynamodb.persistence import Table
 
 Problems = list[dict[str, str]]
+# Limits and deltas are added exactly: DynamoDB numbers have 38 digits, the default context rounds at 28.
+EXACT = Context(prec=80)
 ONE: AttributeValue = {"N": "1"}
 EMPTY_LIST: AttributeValue = {"L": []}
 
@@ -89,7 +91,7 @@ class Bound:
         if self.size:
             return len(old.get("L") or ()) + self.delta
         try:
-            return Decimal(old["N"]) + self.delta
+            return EXACT.add(Decimal(old["N"]), self.delta)
         except (KeyError, InvalidOperation):
             return self.delta
 
@@ -99,7 +101,7 @@ class Bound:
             return None  # moving away from the limit: a valid stored value stays valid
         name = writer.name(self.prop)
         # value + delta (or size + n) within the limit  <=>  value within (limit - delta)
-        threshold = writer.value({"N": _number_text(self.limit - self.delta)})
+        threshold = writer.value({"N": _number_text(EXACT.subtract(self.limit, self.delta))})
         operator = (">" if self.exclusive else ">=") if self.lower else ("<" if self.exclusive else "<=")
         within = f"size ({name}) {operator} {threshold}" if self.size else f"{name} {operator} {threshold}"
         # A missing attribute counts as 0 (or []): allowed only when the change alone fits. The
@@ -435,7 +437,7 @@ class UpdatePlan:
         if attribute is None or (rule.step is None and not rule.limits):
             return attribute
         delta = Decimal(attribute["N"])
-        if rule.step is not None and delta % rule.step != 0:
+        if rule.step is not None and EXACT.remainder(delta, rule.step) != 0:
             self.problems.append({"field": field, "message": f"is a multiple of {_number_text(rule.step)}: adding {value!r} would break it"})
             return None
         self.bounds.extend(Bound(prop, limit, lower, exclusive, delta) for lower, limit, exclusive in rule.limits)
