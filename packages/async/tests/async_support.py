@@ -216,3 +216,27 @@ def macaron_worker(service: Path, *options: str, log: Path, env: dict[str, str] 
     finally:
         stop(process)
         stream.close()
+
+
+@contextmanager
+def macaron_beat(service: Path, *options: str, log: Path, timeout: float = 30.0) -> Iterator[Worker]:
+    """Start `macaron beat SERVICE OPTIONS...` (in the service folder) and wait until it holds its lock and logged its tasks."""
+    stream = log.open("ab")
+    start = log.stat().st_size
+    process = subprocess.Popen(
+        [executable("macaron"), "beat", str(service), *options],
+        stdout=stream,
+        stderr=subprocess.STDOUT,
+        cwd=str(service),
+        start_new_session=True,
+    )
+    beat = Worker(process, log)
+    beat.start = start
+    try:
+        wait_until(lambda: "beat of " in beat.output() or process.poll() is not None, timeout, f"macaron beat for {service} did not start")
+        if process.poll() is not None:
+            raise RuntimeError(f"macaron beat exited with {process.returncode}:\n{beat.output()[-3000:]}")
+        yield beat
+    finally:
+        stop(process)
+        stream.close()

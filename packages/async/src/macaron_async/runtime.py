@@ -60,6 +60,8 @@ def build_celery(settings: AsyncSettings, name: str) -> Celery:
         result_backend=settings.result_backend,
         task_ignore_result=settings.result_backend is None,
         task_default_queue=settings.queue,
+        timezone=settings.timezone,  # of cron schedules; times in messages stay UTC
+        enable_utc=True,
         worker_prefetch_multiplier=settings.prefetch_multiplier,
         broker_transport_options=transport,
         **RELIABLE,

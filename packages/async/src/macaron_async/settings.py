@@ -11,6 +11,11 @@
       restore_interval: 60                  # seconds between sweeps for tasks of dead workers (Redis brokers)
       prefetch_multiplier: 1
       imports: [myservice.tasks]            # modules holding tasks that no handler module imports
+      timezone: UTC                         # of cron schedules
+      schedule:                             # periodic tasks, sent by `macaron beat`
+        - {task: myservice.jobs.cleanup, cron: "0 3 * * *", args: [30]}
+      beat_state_dir: /var/lib/myservice    # default: a private folder under the temp folder
+      beat_lock_timeout: 30                 # seconds before the lock of a dead beat lets another start
       celery: {}                            # any other Celery setting, passed as is
 """
 
@@ -21,10 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from macaron.config import ConfigError
+from macaron_async.schedule import ScheduleConfig, check_timezone, schedule_from_config
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 MODES = ("celery", "inprocess")
 DEFAULT_VISIBILITY_TIMEOUT = 3600
+DEFAULT_BEAT_LOCK_TIMEOUT = 30
 REDIS_SCHEMES = ("redis", "rediss", "sentinel", "redis+socket")
 
 
@@ -40,6 +47,10 @@ class AsyncSettings:
     restore_interval: float | None = None
     prefetch_multiplier: int = 1
     imports: tuple[str, ...] = ()
+    timezone: str = "UTC"
+    schedule: tuple[ScheduleConfig, ...] = ()
+    beat_state_dir: str | None = None
+    beat_lock_timeout: float = DEFAULT_BEAT_LOCK_TIMEOUT
     celery: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -63,7 +74,21 @@ class AsyncSettings:
         return max(5, round(2 * self.sweep_interval))
 
 
-_KEYS = ("mode", "broker_url", "result_backend", "queue", "visibility_timeout", "restore_interval", "prefetch_multiplier", "imports", "celery")
+_KEYS = (
+    "mode",
+    "broker_url",
+    "result_backend",
+    "queue",
+    "visibility_timeout",
+    "restore_interval",
+    "prefetch_multiplier",
+    "imports",
+    "timezone",
+    "schedule",
+    "beat_state_dir",
+    "beat_lock_timeout",
+    "celery",
+)
 
 
 def _number(where: str, key: str, value: Any, minimum: float) -> float:
@@ -109,6 +134,15 @@ def settings_from_config(config: Mapping[str, Any], where: str = "the configurat
     if not isinstance(imports, list) or not all(isinstance(name, str) and name for name in imports):
         raise ConfigError(f"{where}: async.imports must be a list of module names, not {imports!r}")
     values["imports"] = tuple(imports)
+    values["timezone"] = check_timezone(section.get("timezone", "UTC"), where)
+    values["schedule"] = schedule_from_config(section, where)
+    state_dir = section.get("beat_state_dir")
+    if state_dir is not None:
+        if not isinstance(state_dir, str) or not state_dir.strip():
+            raise ConfigError(f"{where}: async.beat_state_dir must be a folder path, not {state_dir!r}")
+        values["beat_state_dir"] = state_dir
+    if "beat_lock_timeout" in section:
+        values["beat_lock_timeout"] = _number(where, "beat_lock_timeout", section["beat_lock_timeout"], 3)
     extra = section.get("celery") or {}
     if not isinstance(extra, Mapping):
         raise ConfigError(f"{where}: async.celery must be a mapping of Celery settings, not {extra!r}")

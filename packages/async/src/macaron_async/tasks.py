@@ -10,12 +10,14 @@ the log lines of the task are those of the request that queued it.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from flask import after_this_request, has_app_context, has_request_context
@@ -23,6 +25,7 @@ from flask import after_this_request, has_app_context, has_request_context
 from macaron.context import CallContext, current, use
 from macaron.errors import MacaronException
 from macaron.models import to_wire
+from macaron_async.schedule import Schedule
 from macaron_async.serialize import TaskArgumentError, decode_call, encode_call
 
 if TYPE_CHECKING:
@@ -106,6 +109,7 @@ class AsyncTask(Generic[P, R]):
         backoff: float = 1.0,
         backoff_max: float = 600.0,
         jitter: bool = True,
+        schedule: Schedule | None = None,
     ) -> None:
         if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
             raise ValueError(f"@asynctask: delay must be a number of seconds >= 0, not {delay!r}")
@@ -124,6 +128,7 @@ class AsyncTask(Generic[P, R]):
         self.backoff = float(backoff)
         self.backoff_max = float(backoff_max)
         self.jitter = jitter
+        self.schedule = schedule  # run periodically by `macaron beat`, without arguments
         self._options: dict[str, Any] = {}
         if delay:
             self._options["countdown"] = self.delay
@@ -303,6 +308,20 @@ def _runtime() -> Runtime:
     return _the_runtime
 
 
+def _check_callable_without_arguments(function: Callable[..., Any], schedule: Schedule) -> None:
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind()
+    except TypeError as exc:
+        raise ValueError(
+            f"@asynctask: {function.__module__}.{function.__qualname__}{signature} runs {schedule} without arguments, "
+            f"but {exc}: give its parameters defaults, or schedule it in async.schedule with args"
+        ) from None
+
+
 @overload
 def asynctask(func: Callable[P, R], /) -> AsyncTask[P, R]: ...
 
@@ -319,6 +338,8 @@ def asynctask(
     backoff: float = 1.0,
     backoff_max: float = 600.0,
     jitter: bool = True,
+    every: float | timedelta | None = None,
+    cron: str | None = None,
 ) -> Callable[[Callable[P, R]], AsyncTask[P, R]]: ...
 
 
@@ -335,6 +356,8 @@ def asynctask(
     backoff: float = 1.0,
     backoff_max: float = 600.0,
     jitter: bool = True,
+    every: float | timedelta | None = None,
+    cron: str | None = None,
 ) -> AsyncTask[P, R] | Callable[[Callable[P, R]], AsyncTask[P, R]]:
     """Make a function a task: ``@asynctask`` or ``@asynctask(delay=10, queue="emails", retries=3, retry_for=(IOError,))``.
 
@@ -343,19 +366,40 @@ def asynctask(
     ``retries`` retries it on the exceptions of ``retry_for``, waiting ``backoff``
     seconds, then twice as long each time up to ``backoff_max`` (with ``jitter``,
     a random half to all of it).
+
+    ``every`` (seconds) or ``cron`` (``"0 3 * * *"``, in ``async.timezone``)
+    make it a periodic task too: ``macaron beat`` queues it, without arguments,
+    on that schedule (``async.schedule`` in macaron.yaml gives arguments).
     """
     if countdown is not None:
         if delay:
             raise ValueError("@asynctask: give delay or countdown, not both")
         delay = countdown
+    schedule = None
+    if every is not None or cron is not None:
+        try:
+            schedule = Schedule.of(every=every, cron=cron)
+        except ValueError as exc:
+            raise ValueError(f"@asynctask: {exc}") from None
 
     def decorate(function: Callable[P, R]) -> AsyncTask[P, R]:
         if isinstance(function, AsyncTask):
             raise TypeError(f"{function.name} is already an asynctask")
         if not callable(function):
             raise TypeError(f"@asynctask decorates a function, not {function!r}")
+        if schedule is not None:
+            _check_callable_without_arguments(function, schedule)
         task: AsyncTask[P, R] = AsyncTask(
-            function, name=name, delay=delay, queue=queue, retries=retries, retry_for=retry_for, backoff=backoff, backoff_max=backoff_max, jitter=jitter
+            function,
+            name=name,
+            delay=delay,
+            queue=queue,
+            retries=retries,
+            retry_for=retry_for,
+            backoff=backoff,
+            backoff_max=backoff_max,
+            jitter=jitter,
+            schedule=schedule,
         )
         existing = _tasks.get(task.name)
         if existing is not None and (existing.func.__module__, existing.func.__qualname__) != (function.__module__, function.__qualname__):

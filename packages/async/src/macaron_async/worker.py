@@ -6,15 +6,22 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from macaron.cli import ENV_OPTION, SERVICE_PATH
+from macaron.config import ConfigError
 from macaron_async.runtime import runtime
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 POOLS = ("prefork", "solo", "threads")
+
+if TYPE_CHECKING:
+    from celery import Celery
+    from flask import Flask
+
+    from macaron_async.settings import AsyncSettings
 
 
 class TaskFilter(logging.Filter):
@@ -51,8 +58,11 @@ def worker_argv(
     concurrency: int | None = None,
     max_tasks_per_child: int | None = None,
     mingle: bool = False,
+    beat: bool = False,
 ) -> list[str]:
     argv = ["worker", f"--loglevel={loglevel.upper()}", f"--queues={queues}", f"--pool={pool}", f"--hostname={hostname}"]
+    if beat:
+        argv.append("--beat")
     if not mingle:
         # Mingle and gossip sync revoked ids and clocks between workers: a second of start-up and steady broker
         # traffic, which macaron's tasks (revoked by nobody) do not need.
@@ -62,6 +72,27 @@ def worker_argv(
     if max_tasks_per_child is not None:
         argv.append(f"--max-tasks-per-child={max_tasks_per_child}")
     return argv
+
+
+def load_for_celery(path: Path, env: str | None, command: str) -> tuple[Flask, AsyncSettings, Celery, str]:
+    """The service loaded as the web server loads it, its async settings, its Celery app, and its macaron.yaml path for messages."""
+    from macaron.cli import _load
+
+    app = _load(path, env)
+    config = app.extensions["macaron"].config
+    where = f"{Path(path).resolve() / 'macaron.yaml'}"
+    if runtime.flask_app is not app:  # the async plugin's startup hook did not run (disabled in this manager)
+        from macaron_async.settings import settings_from_config
+
+        try:
+            runtime.configure(settings_from_config(config, where), app, config.get("name"))
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+    settings = runtime.settings
+    if settings is None or runtime.celery is None:
+        needs = "no worker is needed" if command == "worker" else "periodic tasks do not run (they need a broker, a worker and macaron beat)"
+        raise click.ClickException(f"{where}: async.mode is inprocess, so tasks run in the web process and {needs} (set async.mode: celery)")
+    return app, settings, runtime.celery, where
 
 
 @click.command("worker")
@@ -74,6 +105,7 @@ def worker_argv(
 @click.option("-n", "--hostname", default=None, help="Node name (default: <service>-<pid>@<host>).")
 @click.option("--max-tasks-per-child", type=click.IntRange(min=1), default=None, help="Replace a pool process after this many tasks.")
 @click.option("--mingle", is_flag=True, help="Sync with other workers at start-up and gossip with them (Celery's mingle and gossip).")
+@click.option("-B", "--beat", is_flag=True, help="Also run beat (the periodic tasks) in this worker: for development; in production run one `macaron beat`.")
 def worker(
     path: Path,
     env: str | None,
@@ -84,6 +116,7 @@ def worker(
     hostname: str | None,
     max_tasks_per_child: int | None,
     mingle: bool,
+    beat: bool,
 ) -> None:
     """Run the tasks of the service in PATH (default: the current folder) with a Celery worker.
 
@@ -92,22 +125,21 @@ def worker(
     named by async.broker_url. Start as many as you need, on any machine that
     reaches the broker; the web server never starts one.
     """
-    from macaron.cli import _load
+    app, settings, celery_app, where = load_for_celery(path, env, "worker")
+    lock = None
+    if beat:
+        from macaron_async.beat import setup_beat
 
-    app = _load(path, env)
+        lock = setup_beat(app, settings, celery_app, where, embedded=True)
     config = app.extensions["macaron"].config
-    where = f"{Path(path).resolve() / 'macaron.yaml'}"
-    if runtime.flask_app is not app:  # the async plugin's startup hook did not run (disabled in this manager)
-        from macaron_async.settings import settings_from_config
-
-        runtime.configure(settings_from_config(config, where), app, config.get("name"))
-    settings = runtime.settings
-    if settings is None or runtime.celery is None:
-        raise click.ClickException(f"{where}: async.mode is inprocess, so tasks run in the web process and no worker is needed (set async.mode: celery)")
     from celery import signals
 
     # Connecting a receiver stops Celery from configuring logging (and from redirecting stdout to it).
     log_format = str(config.get("log_format") or "text").lower()
     signals.setup_logging.connect(logging_receiver(log_format), weak=False)
     name = hostname or f"{runtime.service_name}-{os.getpid()}@%h"
-    runtime.celery.worker_main(worker_argv(queues or settings.queue, loglevel, pool, name, concurrency, max_tasks_per_child, mingle))
+    try:
+        celery_app.worker_main(worker_argv(queues or settings.queue, loglevel, pool, name, concurrency, max_tasks_per_child, mingle, beat))
+    finally:
+        if lock is not None:  # the embedded beat released it when it stopped cleanly; if it died, this does
+            lock.release()
