@@ -318,3 +318,80 @@ def test_unreadable_text_is_reported_with_every_other_problem_of_the_request(ser
         "/path/id": '"7" is not in matrix style: expected ;id=<value>',
         "/query/size": "is required",
     }
+
+
+# -- percent-encoding: a delimiter inside a value is sent encoded, the style's own as it is ---------
+
+ENCODED = f"""
+openapi: 3.0.3
+info: {{title: t, version: '1'}}
+paths:
+  /tags/{{tags}}/{{point}}:
+    get:
+      x-bind-server: HANDLERS.echo
+      parameters:
+        - {{name: tags, in: path, required: true, schema: {{type: array, items: {{type: string}}}}}}
+        - {{name: point, in: path, required: true, style: matrix, explode: true, schema: {{type: object, additionalProperties: {{type: string}}}}}}
+        - {{name: names, in: query, explode: false, schema: {{type: array, items: {{type: string}}}}}}
+        - {{name: label, in: query, schema: {{type: string}}}}
+        - {{name: who, in: cookie, schema: {{type: string}}}}
+        - {{name: pair, in: cookie, explode: false, schema: {{type: array, items: {{type: string}}}}}}
+      responses: {RESPONSES}
+"""
+
+
+def test_encoded_delimiters_stay_in_their_values(services: ServiceMaker) -> None:
+    client = services.app(ENCODED, ECHO, header=False).test_client(use_cookies=False)
+    response = client.get("/tags/a%2Cb,c%20d/;x=1%3B2;y%3Dz=3?names=Ann%2C%20Bob,Cy&label=x%2Cy", headers={"Cookie": "who=J%C3%BCrgen%3B%20Jr; pair=a%2Cb,c"})
+    assert response.status_code == 200, response.json
+    assert response.json == {
+        "tags": ["list", ["a,b", "c d"]],
+        "point": ["dict", {"x": "1;2", "y=z": "3"}],
+        "names": ["list", ["Ann, Bob", "Cy"]],
+        "label": ["str", "x,y"],
+        "who": ["str", "Jürgen; Jr"],
+        "pair": ["list", ["a,b", "c"]],
+    }
+    # Without an encoded character, what werkzeug decoded is read as before.
+    assert client.get("/tags/a,b/;x=1?names=c,d").json == {"tags": ["list", ["a", "b"]], "point": ["dict", {"x": "1"}], "names": ["list", ["c", "d"]]}
+    # Without a delimiter as it is, the text was encoded whole (requests' params=, URLSearchParams): decoded, then split.
+    response = client.get("/tags/a%2Cb/%3Bx%3D1?names=c%2Cd", headers={"Cookie": "pair=e%2Cf"})
+    assert response.json == {"tags": ["list", ["a", "b"]], "point": ["dict", {"x": "1"}], "names": ["list", ["c", "d"]], "pair": ["list", ["e", "f"]]}
+
+
+def test_two_parameters_read_from_one_name_stop_start_up(services: ServiceMaker) -> None:
+    spec = f"""
+openapi: 3.0.3
+info: {{title: t, version: '1'}}
+paths:
+  /items:
+    get:
+      operationId: listItems
+      x-bind-server: HANDLERS.echo
+      parameters:
+        - {{name: page, in: query, schema: {{type: object, properties: {{offset: {{type: integer}}, limit: {{type: integer}}}}}}}}
+        - {{name: limit, in: query, schema: {{type: integer}}}}
+      responses: {RESPONSES}
+"""
+    with pytest.raises(SpecError) as caught:
+        services.build(services.write(spec, ECHO, header=False))
+    assert caught.value.operation == "listItems"
+    assert "query parameters 'page' and 'limit' are both read from the name 'limit'" in caught.value.reason
+
+
+def test_a_swagger_array_of_arrays_outside_the_body_stops_start_up(services: ServiceMaker) -> None:
+    spec = """
+paths:
+  /grid:
+    get:
+      operationId: grid
+      x-bind-server: HANDLERS.echo
+      parameters:
+        - {name: rows, in: query, type: array, collectionFormat: pipes, items: {type: array, items: {type: integer}}}
+      responses:
+        200: {description: ok}
+"""
+    with pytest.raises(SpecError) as caught:
+        services.build(services.write(spec, ECHO))
+    assert (caught.value.pointer, caught.value.operation) == ("/paths/~1grid/get/parameters/0/items", "grid")
+    assert "query parameter 'rows' is an array of arrays" in caught.value.reason

@@ -15,25 +15,30 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import unquote, unquote_plus
 
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+from werkzeug.datastructures import MultiDict
 
 from macaron import context
 from macaron.config import Config, ConfigError
-from macaron.endpoint import SEPARATORS, request_schema
+from macaron.endpoint import _MISSING, ParameterReader, request_schema
 from macaron.errors import MacaronException, error_class
 from macaron.models import ApiModels, apis, to_wire
-from macaron.schemas import Checker, ModelFactory, close_objects
+from macaron.schemas import Checker, ModelFactory, close_objects, escape, response_variant
 from macaron.spec import Api, Operation, Parameter, SpecError, python_name
+from macaron.styles import PROPERTIES, MalformedParameter, TextWriter, Unsendable, members, quoted, resolved
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -134,12 +139,80 @@ class ClientSettings:
         return settings
 
 
-def _text(value: Any) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return str(value)
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110: what a header or cookie name may be
+
+
+class ParameterWriter:
+    """Writes one parameter outside the body as the server reads it, and makes sure the server would read it back unchanged.
+
+    The server's own reader (macaron.endpoint.ParameterReader) reads what was
+    written: a value the layout cannot carry (a delimiter inside an item, ``/`` in a
+    path segment, an empty exploded array that would not be sent at all) is refused
+    with the reason, never sent altered.
+    """
+
+    def __init__(self, parameter: Parameter, factory: ModelFactory, operation: Operation) -> None:
+        self.parameter = parameter
+        self.location = parameter.location
+        self.field = f"/{parameter.location}/{escape(parameter.name)}"
+        self.reader = ParameterReader(parameter, factory, operation.path)
+        self.layout = self.reader.layout
+        self.writer = TextWriter(self.layout, parameter.allow_reserved)
+        if self.location in ("header", "cookie") and not _TOKEN.fullmatch(parameter.name):
+            raise ValueError(f"{quoted(parameter.name)} is not a valid {self.location} name")
+        if self.location == "cookie" and self.layout.spread == PROPERTIES:
+            schema = resolved(parameter.schema, factory.api.definitions)
+            for prop in members(schema, factory.api.definitions)[0]:
+                if not _TOKEN.fullmatch(prop):
+                    raise ValueError(f"its property {quoted(prop)} would be a cookie's name, which it cannot be")
+
+    def write(self, value: Any) -> list[tuple[str, str]]:
+        """The (name, text) pairs of ``value``, encoded as sent; raises Unsendable."""
+        pairs = self.writer.write(value)
+        try:
+            back = self._read_back(pairs)
+        except MalformedParameter as exc:
+            raise Unsendable(f"the server could not read what {self.layout.describe()} makes of it: {exc}") from None
+        if back is _MISSING:
+            raise Unsendable(f"{_json(value)} writes nothing in {self.layout.describe()}, so the server would not see the parameter: pass None to leave it out")
+        if back != value:
+            raise Unsendable(f"{_json(value)} would reach the server as {_json(back)} in {self.layout.describe()}")
+        return pairs
+
+    def _read_back(self, pairs: list[tuple[str, str]]) -> Any:
+        """What the server would read from the pairs: the way macaron.endpoint reads its location."""
+        reader = self.reader
+        location = self.location
+        if not pairs:
+            return _MISSING
+        if location == "path":
+            text = pairs[0][1]
+            return reader.parse_raw(text) if reader.split_raw else reader.parse(unquote(text))
+        if location == "query":
+            if reader.split_raw:
+                return reader.read_raw(MultiDict([(unquote_plus(name), text) for name, text in pairs]))
+            return reader.read(MultiDict([(unquote_plus(name), unquote_plus(text)) for name, text in pairs]))
+        return reader.read(MultiDict(pairs))  # header, cookie (which the reader decodes), form field
+
+
+def _json(value: Any) -> str:
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+@dataclass
+class OutgoingRequest:
+    """What a call sends besides its JSON body: the path and query as they go on the wire, headers, form fields, files."""
+
+    path: str
+    query: str = ""  # percent-encoded, delimiters as the parameters' styles write them
+    headers: dict[str, str] = field(default_factory=dict)
+    form: dict[str, list[str]] = field(default_factory=dict)
+    files: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        return f"{self.path}?{self.query}" if self.query else self.path
 
 
 class OperationClient:
@@ -152,12 +225,24 @@ class OperationClient:
         self.method = operation.method.upper()
         self.idempotent = operation.method in IDEMPOTENT
         self.parameters = {p.python_name: p for p in operation.parameters if p.location != "body"}
+        # One writer per parameter, prepared now: a parameter this client could not send stops start-up.
+        self.writers: dict[str, ParameterWriter] = {}
+        for python, parameter in self.parameters.items():
+            try:
+                self.writers[python] = ParameterWriter(parameter, factory, operation)
+            except ValueError as exc:
+                raise operation.error(f"the client of API '{operation.api}' cannot send {parameter.location} parameter '{parameter.name}': {exc}") from None
+        headers = {p.name.lower() for p in self.parameters.values() if p.location == "header"}
+        if "cookie" in headers and any(p.location == "cookie" for p in self.parameters.values()):
+            raise operation.error(f"the client of API '{operation.api}' cannot send both a 'Cookie' header parameter and cookie parameters")
         self.body = next((p for p in operation.parameters if p.location == "body"), None)
         definitions = api_client.api.definitions
-        self.request_checker = Checker(request_schema(operation), definitions)
+        # What this side sends is checked as a request (readOnly properties refused), what it gets as a response.
+        accept_read_only = api_client.api.read_only_in_requests == "accept"
+        self.request_checker = Checker(request_schema(operation, definitions, accept_read_only), definitions)
         self.responses: dict[int | str, tuple[Checker | None, Callable[[Any], Any]]] = {
             status: (
-                Checker(response.schema, definitions) if response.schema is not None else None,
+                Checker(response_variant(response.schema, definitions), definitions) if response.schema is not None else None,
                 factory.converter(response.schema) if response.schema is not None else (lambda value: value),
             )
             for status, response in operation.responses.items()
@@ -177,53 +262,71 @@ class OperationClient:
         missing = [name for name in kwargs if name not in self.parameters]
         if missing:
             raise TypeError(f"{self.name}() got unexpected argument(s) {', '.join(missing)}; it takes {', '.join(self.parameters) or 'none'}")
-        values, path, query, headers, form, files = self._encode(args[0] if args else None, kwargs)
+        values, files = self._values(args[0] if args else None, kwargs)
         if not self.request_checker.is_valid(values):
             problems = self.request_checker.problems(values)
             detail = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
             raise BadClientRequest(f"{self.name}: the request breaks the API's spec: {detail}", errors=problems)
-        headers.update(self._context_headers(options.get("_forward_auth")))
+        request = self._encode(values)
+        request.files = files
+        # The caller's context first: a header the spec declares, passed explicitly, is the caller's choice.
+        headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(self._context_headers(options.get("_forward_auth")))
+        headers.update(request.headers)
         headers.update(options.get("_headers") or {})
-        return self.api_client.send(self, path, query, headers, values.get("body"), form, files, options)
+        request.headers = dict(headers.items())
+        return self.api_client.send(self, request, values.get("body"), options)
 
-    def _encode(self, body: Any, kwargs: dict[str, Any]) -> tuple[dict[str, Any], str, list[tuple[str, str]], dict[str, str], dict[str, Any], dict[str, Any]]:
+    def _values(self, body: Any, kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The request as JSON data, by location, as the server will see it; and the files to upload."""
         values: dict[str, Any] = {}
-        path = self.operation.path
-        query: list[tuple[str, str]] = []
-        headers: dict[str, str] = {}
-        form: dict[str, Any] = {}
         files: dict[str, Any] = {}
         for name, parameter in self.parameters.items():
             group = values.setdefault(parameter.location, {})  # present even when empty, as the server sees it
             if name not in kwargs or kwargs[name] is None:
                 continue
-            raw = kwargs[name]
             if parameter.is_file:
-                files[parameter.name] = raw
+                files[parameter.name] = kwargs[name]
                 group[parameter.name] = True
                 continue
-            value = to_wire(raw)
-            group[parameter.name] = value
-            texts = self._texts(parameter, value)
-            if parameter.location == "path":
-                path = path.replace("{" + parameter.name + "}", quote(texts[0], safe=""))
-            elif parameter.location == "query":
-                query.extend((parameter.name, text) for text in texts)
-            elif parameter.location == "header":
-                headers[parameter.name] = texts[0]
-            elif parameter.location == "formData":
-                form[parameter.name] = texts if len(texts) > 1 else texts[0]
+            group[parameter.name] = to_wire(kwargs[name])
         if self.body is not None and body is not None:
             values["body"] = to_wire(body)
-        return values, path, query, headers, form, files
+        return values, files
 
-    @staticmethod
-    def _texts(parameter: Parameter, value: Any) -> list[str]:
-        if isinstance(value, list):
-            if parameter.collection_format == "multi":
-                return [_text(item) for item in value]
-            return [SEPARATORS.get(parameter.collection_format or "csv", ",").join(_text(item) for item in value)]
-        return [_text(value)]
+    def _encode(self, values: dict[str, Any]) -> OutgoingRequest:
+        """The parameters written as the server reads them; a value it would not read back unchanged is refused."""
+        request = OutgoingRequest(self.operation.path)
+        problems: list[dict[str, str]] = []
+        query: list[str] = []
+        cookies: list[str] = []
+        for writer in self.writers.values():
+            parameter = writer.parameter
+            if parameter.is_file or parameter.name not in values.get(parameter.location, {}):
+                continue
+            try:
+                pairs = writer.write(values[parameter.location][parameter.name])
+            except Unsendable as exc:
+                problems.append({"field": writer.field, "message": str(exc)})
+                continue
+            location = parameter.location
+            if location == "path":
+                request.path = request.path.replace("{" + parameter.name + "}", pairs[0][1])
+            elif location == "query":
+                query.extend(f"{name}={text}" for name, text in pairs)
+            elif location == "header":
+                request.headers[pairs[0][0]] = pairs[0][1]
+            elif location == "cookie":
+                cookies.extend(f"{name}={text}" for name, text in pairs)
+            elif location == "formData":
+                for name, text in pairs:
+                    request.form.setdefault(name, []).append(text)
+        if problems:
+            detail = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+            raise BadClientRequest(f"{self.name}: the request cannot be sent as the API's spec says: {detail}", errors=problems)
+        request.query = "&".join(query)
+        if cookies:
+            request.headers["Cookie"] = "; ".join(cookies)
+        return request
 
     def _context_headers(self, forward_auth: bool | None) -> dict[str, str]:
         current = context.current()
@@ -290,6 +393,8 @@ class ApiClient:
             raise ConfigError(f"clients.{api.name}: no url (set 'url' or 'url_env', or 'in_process: true' for an API this service serves)")
         self.base_url = (settings.url or "").rstrip("/")
         self.session = requests.Session()
+        # A client serves every caller of this service: a cookie one remote answer sets must not go out with the next call.
+        self.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=settings.pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -309,31 +414,23 @@ class ApiClient:
     def __dir__(self) -> list[str]:
         return sorted(self.operations)
 
-    def send(
-        self,
-        call: OperationClient,
-        path: str,
-        query: list[tuple[str, str]],
-        headers: dict[str, str],
-        body: Any,
-        form: dict[str, Any],
-        files: dict[str, Any],
-        options: dict[str, Any],
-    ) -> Any:
+    def send(self, call: OperationClient, request: OutgoingRequest, body: Any, options: dict[str, Any]) -> Any:
         raise_errors = bool(options.get("_raise", True))
         data = orjson.dumps(body) if body is not None else None
         if data is not None:
-            headers["Content-Type"] = "application/json"
+            request.headers["Content-Type"] = "application/json"
         if self.app is not None:
-            return self._send_in_process(call, path, query, headers, data, form, files, raise_errors)
-        url = self.base_url + path
+            return self._send_in_process(call, request, data, raise_errors)
+        url = self.base_url + request.path  # for messages: the query may carry what logs should not
         timeout = (float(options.get("_connect_timeout", self.settings.connect_timeout)), float(options.get("_timeout", self.settings.read_timeout)))
         retries = int(options.get("_retries", self.settings.retries))
+        payload: Any = data if data is not None else (request.form or None)
         attempt = 0
         while True:
             try:
+                # The query goes in the URL as written: params= would encode it again, delimiters included.
                 response = self.session.request(
-                    call.method, url, params=query, headers=headers, data=data if data is not None else (form or None), files=files or None, timeout=timeout
+                    call.method, self.base_url + request.target, headers=request.headers, data=payload, files=request.files or None, timeout=timeout
                 )
             except (requests.ConnectTimeout, requests.ConnectionError) as exc:
                 # Refused or timed out while connecting: nothing was sent, so any method may retry.
@@ -356,24 +453,15 @@ class ApiClient:
         time.sleep(self.settings.backoff * (2**attempt) * random.uniform(0.5, 1.5))
         return attempt + 1
 
-    def _send_in_process(
-        self,
-        call: OperationClient,
-        path: str,
-        query: list[tuple[str, str]],
-        headers: dict[str, str],
-        data: bytes | None,
-        form: dict[str, Any],
-        files: dict[str, Any],
-        raise_errors: bool,
-    ) -> Any:
+    def _send_in_process(self, call: OperationClient, request: OutgoingRequest, data: bytes | None, raise_errors: bool) -> Any:
         assert self.app is not None
-        client = self.app.test_client()
+        # No cookie jar: a Cookie header is the call's own, and nothing a response sets carries over to other calls.
+        client = self.app.test_client(use_cookies=False)
         payload: Any = data
-        if form or files:
-            payload = {**form, **files}
-        response = client.open(path, method=call.method, query_string=query, headers=headers, data=payload)
-        return call.result(response.status_code, response.get_data(), f"in-process {call.method} {path}", raise_errors)
+        if request.form or request.files:
+            payload = {**request.form, **request.files}
+        response = client.open(request.path, method=call.method, query_string=request.query, headers=request.headers, data=payload)
+        return call.result(response.status_code, response.get_data(), f"in-process {call.method} {request.path}", raise_errors)
 
 
 def _never_sent(exc: Exception) -> bool:
@@ -426,7 +514,9 @@ def build_clients(
                 raise SpecError(file, "/", "no plugin can load this spec")
             api = loaded
             if config.get("reject_unknown_fields", True):
-                close_objects(api.definitions, [])
+                from macaron.app import _operation_schemas
+
+                close_objects(api.definitions, _operation_schemas(api))  # as when served: inline objects too
             factory = ModelFactory(api)
             apis._add(factory.build())
         if settings.in_process and name not in served:

@@ -8,12 +8,13 @@ depends on the request.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 import orjson
 from flask import Response, request
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -26,181 +27,29 @@ from macaron.errors import (
 )
 from macaron.models import Model, _identity, copy_wire, to_wire
 from macaron.reporting import STREAMED_KEY
-from macaron.schemas import REF_PREFIX, Checker, ModelFactory, escape
+from macaron.schemas import Checker, ModelFactory, escape, request_variant, response_variant
 from macaron.spec import Operation, Parameter, schema_shape
+from macaron.styles import (
+    DEEP,
+    PROPERTIES,
+    REPEATED,
+    MalformedParameter,
+    layout_of,
+    members,
+    quoted,
+    raw_text_parser,
+    resolved,
+    scalar_coercer,
+    text_parser,
+)
 
 log = logging.getLogger("macaron")
 
 JSON_MIME = "application/json"
-SEPARATORS = {"csv": ",", "ssv": " ", "tsv": "\t", "pipes": "|"}
-# OpenAPI 3 styles that separate values (items, or an object's names and values) with one character.
-STYLE_SEPARATORS = {"simple": ",", "form": ",", "spaceDelimited": " ", "pipeDelimited": "|"}
 LOCATIONS = ("path", "query", "header", "cookie", "formData")  # where non-body parameters come from, in request_schema's order
-_INT_LOW, _INT_HIGH = -(2**63), 2**64 - 1
-_BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
-
-
-def _scalar_coercer(schema: dict[str, Any]) -> Callable[[str], Any]:
-    """Text from a URL, header or form as the JSON value its schema expects; left as text if it is not one."""
-    types = schema.get("type")
-    kind = next((t for t in types if t != "null"), None) if isinstance(types, list) else types
-
-    if kind == "integer":
-
-        def to_int(raw: str) -> Any:
-            try:
-                value = int(raw)
-            except ValueError:
-                return raw
-            # Beyond 64 bits JSON libraries (orjson) fail: left as text, validation rejects it.
-            return value if _INT_LOW <= value <= _INT_HIGH else raw
-
-        return to_int
-    if kind == "number":
-
-        def to_number(raw: str) -> Any:
-            try:
-                value = int(raw)  # exact, where float() would round a long integer
-                if _INT_LOW <= value <= _INT_HIGH:
-                    return value
-            except ValueError:
-                pass
-            try:
-                number = float(raw)
-            except ValueError:
-                return raw
-            # JSON has no NaN or infinity: left as text, validation names the parameter and the value.
-            return number if math.isfinite(number) else raw
-
-        return to_number
-    if kind == "boolean":
-        return lambda raw: _BOOLEANS.get(raw.lower(), raw)
-    return _identity
-
-
-class MalformedParameter(Exception):
-    """Parameter text its style cannot read (``5`` where matrix style writes ``;id=5``): a 400 naming the parameter."""
-
-
-def _resolved(schema: Any, definitions: dict[str, Any]) -> dict[str, Any]:
-    """A schema with its top ``$ref`` followed: how text is read depends on the type it names."""
-    seen: set[str] = set()
-    while isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and schema["$ref"] not in seen:
-        seen.add(schema["$ref"])
-        schema = definitions.get(schema["$ref"][len(REF_PREFIX) :], {})
-    return schema if isinstance(schema, dict) else {}
-
-
-def _members(schema: dict[str, Any], definitions: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """An object schema's properties (its allOf parts' too), resolved, and the schema of other names."""
-    properties: dict[str, dict[str, Any]] = {}
-    for part in schema.get("allOf", ()):
-        properties.update(_members(_resolved(part, definitions), definitions)[0])
-    for name, sub in (schema.get("properties") or {}).items():
-        if sub or name not in properties:  # allOf closing adds empty placeholders; keep the real schema
-            properties[name] = _resolved(sub, definitions)
-    extra = schema.get("additionalProperties")
-    return properties, _resolved(extra, definitions) if isinstance(extra, dict) else {}
-
-
-def _quoted(text: str) -> str:
-    return orjson.dumps(text).decode()
-
-
-def _matrix_value(raw: str, name: str) -> str:
-    """The value of ``;name=value`` (``;name`` alone: empty)."""
-    if raw == f";{name}":
-        return ""
-    if not raw.startswith(f";{name}="):
-        raise MalformedParameter(f"{_quoted(raw)} is not in matrix style: expected ;{name}=<value>")
-    return raw[len(name) + 2 :]
-
-
-def _assignments(parts: list[str], raw: str, style: str) -> list[tuple[str, str]]:
-    """``name=value`` parts as pairs."""
-    pairs = []
-    for part in parts:
-        key, equals, value = part.partition("=")
-        if not equals:
-            raise MalformedParameter(f"{_quoted(raw)} is not in {style} style (exploded object): {_quoted(part)} is not name=value")
-        pairs.append((key, value))
-    return pairs
-
-
-def _text_parser(parameter: Parameter, shape: str, schema: dict[str, Any], definitions: dict[str, Any]) -> Callable[[str], Any]:
-    """How one text value of the parameter (a path segment, a query value, a header, a cookie) becomes JSON data.
-
-    OpenAPI 3's serialization table: matrix (``;id=5``), label (``.5``), simple,
-    form, spaceDelimited and pipeDelimited, for primitives, arrays and objects,
-    exploded or not. A Swagger 2.0 array (no style) is split by its collectionFormat.
-    """
-    name = parameter.name
-    style = parameter.style or "simple"
-    explode = parameter.explode
-    if shape == "primitive":
-        coerce = _scalar_coercer(schema)
-        if style == "matrix":
-            return lambda raw: coerce(_matrix_value(raw, name))
-        if style == "label":
-
-            def label_primitive(raw: str) -> Any:
-                if not raw.startswith("."):
-                    raise MalformedParameter(f"{_quoted(raw)} is not in label style: expected .<value>")
-                return coerce(raw[1:])
-
-            return label_primitive
-        return coerce
-
-    def body_of(raw: str) -> tuple[str, str]:
-        """The text after the style's prefix, and what separates its parts."""
-        if style == "matrix":
-            if explode:
-                if raw and not raw.startswith(";"):
-                    raise MalformedParameter(f"{_quoted(raw)} is not in matrix style: expected ;<name>=<value>...")
-                return raw[1:], ";"
-            return _matrix_value(raw, name), ","
-        if style == "label":
-            if not raw.startswith("."):
-                raise MalformedParameter(f"{_quoted(raw)} is not in label style: expected a leading '.'")
-            return raw[1:], "." if explode else ","
-        if parameter.style is None:
-            return raw, SEPARATORS.get(parameter.collection_format or "csv", ",")
-        return raw, STYLE_SEPARATORS.get(style, ",")
-
-    if shape == "array":
-        item = _scalar_coercer(_resolved(schema.get("items", {}), definitions))
-        if style == "matrix" and explode:
-
-            def matrix_items(raw: str) -> Any:
-                text, _ = body_of(raw)
-                return [item(_matrix_value(";" + part, name)) for part in text.split(";")] if text else []
-
-            return matrix_items
-
-        def items(raw: str) -> Any:
-            text, separator = body_of(raw)
-            return [item(value) for value in text.split(separator)] if text != "" else []
-
-        return items
-
-    properties, extra = _members(schema, definitions)
-    coercers = {prop: _scalar_coercer(sub) for prop, sub in properties.items()}
-    other = _scalar_coercer(extra)
-
-    def members(raw: str) -> Any:
-        text, separator = body_of(raw)
-        if text == "":
-            return {}
-        parts = text.split(separator)
-        if explode:  # name=value, name=value
-            pairs = _assignments(parts, raw, style)
-        else:  # name,value,name,value
-            if len(parts) % 2:
-                raise MalformedParameter(f"{_quoted(raw)} is not in {style} style: an object is written as name{separator}value pairs")
-            pairs = list(zip(parts[::2], parts[1::2], strict=True))
-        return {key: coercers.get(key, other)(value) for key, value in pairs}
-
-    return members
+# How the text of a location is decoded, when macaron reads it as sent (werkzeug has decoded paths and queries already,
+# but cannot leave a delimiter written %2C in a value; cookies it never decodes).
+DECODERS: dict[str, Callable[[str], str]] = {"path": unquote, "query": unquote_plus, "cookie": unquote}
 
 
 class ParameterReader:
@@ -208,13 +57,17 @@ class ParameterReader:
 
     ``parse`` turns one text (a path segment...) into the value; ``read`` finds the
     parameter in a MultiDict-like source (query, headers, cookies, form) and parses
-    it, or answers ``_MISSING``. Both are chosen once, at start-up, for the
-    parameter's location, style and type.
+    it, or answers ``_MISSING``. ``parse_raw`` and ``read_raw`` do the same from
+    text as sent, still percent-encoded, for a layout whose delimiters must be found
+    before decoding (``split_raw``). All are chosen once, at start-up, for the
+    parameter's location, style and type (see macaron.styles).
     """
 
-    __slots__ = ("coerce", "convert", "default", "has_default", "is_file", "location", "name", "parse", "python_name", "read")
+    __slots__ = (
+        "coerce", "convert", "default", "has_default", "is_file", "layout", "location", "name", "parse", "parse_raw", "python_name", "read", "segment", "split_raw",
+    )  # fmt: skip
 
-    def __init__(self, parameter: Parameter, factory: ModelFactory) -> None:
+    def __init__(self, parameter: Parameter, factory: ModelFactory, path: str = "") -> None:
         self.name = parameter.name
         self.location = parameter.location
         self.python_name = parameter.python_name
@@ -223,39 +76,61 @@ class ParameterReader:
         self.is_file = parameter.is_file
         self.convert = factory.converter(parameter.schema)
         definitions = factory.api.definitions
-        schema = _resolved(parameter.schema, definitions)
-        shape = schema_shape(schema)
-        self.coerce = _scalar_coercer(_resolved(schema.get("items", {}), definitions) if shape == "array" else schema)
-        self.parse = _text_parser(parameter, shape, schema, definitions)
+        schema = resolved(parameter.schema, definitions)
+        self.layout = layout = layout_of(parameter, definitions)
+        self.split_raw = layout.split_raw
+        decode = DECODERS.get(parameter.location)
+        items = resolved(schema.get("items", {}), definitions) if layout.shape == "array" else schema
+        coerce = scalar_coercer(items)
+        parse = text_parser(layout, schema, definitions)
+        if decode is None:
+            parse_raw = parse
+        elif layout.split_raw:
+            parse_raw = raw_text_parser(layout, schema, definitions, decode)
+        else:
+            parse_raw = _decoded(parse, decode)
+        if parameter.location == "cookie":  # werkzeug hands cookies over as sent: macaron decodes them
+            parse, coerce = parse_raw, _decoded(coerce, unquote)
+        self.parse = parse
+        self.parse_raw = parse_raw
+        self.coerce = coerce
+        # Where the path parameter's segment is, counted from the end (the raw URI may start with a mount point).
+        segments = path.split("/")
+        self.segment = segments.index("{" + self.name + "}") - len(segments) if "{" + self.name + "}" in segments else None
         self.read: Callable[[Any], Any] = self._read_one
-        exploded_form = parameter.style == "form" and parameter.explode
-        if shape == "array" and (parameter.collection_format == "multi" or exploded_form):
+        if layout.spread == REPEATED:
             self.read = self._read_repeated  # ?id=3&id=4
-        elif shape == "object" and (exploded_form or parameter.style == "deepObject"):
-            self.read = self._object_reader(parameter.style or "", schema, definitions)
+        elif layout.spread in (PROPERTIES, DEEP):
+            self.read = self._object_reader(layout.spread, schema, definitions)
 
     def _read_one(self, source: Any) -> Any:
         raw = source.get(self.name)
         return _MISSING if raw is None else self.parse(raw)
 
+    def read_raw(self, source: Any) -> Any:
+        """The parameter from a source of texts as sent (see Endpoint._raw_query)."""
+        raw = source.get(self.name)
+        return _MISSING if raw is None else self.parse_raw(raw)
+
     def _read_repeated(self, source: Any) -> Any:
         values = source.getlist(self.name)
         return [self.coerce(value) for value in values] if values else _MISSING
 
-    def _object_reader(self, style: str, schema: dict[str, Any], definitions: dict[str, Any]) -> Callable[[Any], Any]:
+    def _object_reader(self, spread: str, schema: dict[str, Any], definitions: dict[str, Any]) -> Callable[[Any], Any]:
         """An object read from several names: its properties' own (form, exploded), or ``name[prop]`` (deepObject)."""
-        properties, extra = _members(schema, definitions)
+        properties, extra = members(schema, definitions)
+        decode = unquote if self.location == "cookie" else None
         readers: dict[str, tuple[Callable[[str], Any], bool]] = {}  # property -> (coercer, repeated)
         for prop, sub in properties.items():
             repeated = schema_shape(sub) == "array"
-            readers[prop] = (_scalar_coercer(_resolved(sub.get("items", {}), definitions) if repeated else sub), repeated)
-        other = (_scalar_coercer(extra), schema_shape(extra) == "array")
+            readers[prop] = (_decoded(scalar_coercer(resolved(sub.get("items", {}), definitions) if repeated else sub), decode), repeated)
+        other = (_decoded(scalar_coercer(extra), decode), schema_shape(extra) == "array")
 
         def value_of(source: Any, key: str, prop: str) -> Any:
             coerce, repeated = readers.get(prop, other)
             return [coerce(value) for value in source.getlist(key)] if repeated else coerce(source.get(key))
 
-        if style == "deepObject":
+        if spread == DEEP:
             prefix = self.name + "["
 
             def read_deep(source: Any) -> Any:
@@ -264,7 +139,7 @@ class ParameterReader:
                     if key.startswith(prefix) and key.endswith("]"):
                         prop = key[len(prefix) : -1]
                         if "[" in prop or "]" in prop:
-                            raise MalformedParameter(f"{_quoted(key)}: a deepObject parameter has one level of names ({self.name}[name]=value)")
+                            raise MalformedParameter(f"{quoted(key)}: a deepObject parameter has one level of names ({self.name}[name]=value)")
                         found[prop] = value_of(source, key, prop)
                 return found if found else _MISSING
 
@@ -277,6 +152,22 @@ class ParameterReader:
         return read_exploded
 
 
+def _decoded(coerce: Callable[[str], Any], decode: Callable[[str], str] | None) -> Callable[[str], Any]:
+    if decode is None:
+        return coerce
+    return decode if coerce is _identity else lambda raw: coerce(decode(raw))
+
+
+def _raw_query(query: str) -> MultiDict[str, str]:
+    """The query's values as sent, still percent-encoded, by decoded name."""
+    found: MultiDict[str, str] = MultiDict()
+    for part in query.split("&"):
+        if part:
+            key, _, value = part.partition("=")
+            found.add(unquote_plus(key), value)
+    return found
+
+
 class _Missing:
     def __repr__(self) -> str:
         return "<missing>"
@@ -285,11 +176,26 @@ class _Missing:
 _MISSING = _Missing()
 
 
-def request_schema(operation: Operation) -> dict[str, Any]:
+def parameter_readers(operation: Operation, factory: ModelFactory) -> list[ParameterReader]:
+    """A reader for each parameter outside the body; a layout macaron cannot read stops start-up, naming the parameter."""
+    readers = []
+    for parameter in operation.parameters:
+        if parameter.location == "body":
+            continue
+        try:
+            readers.append(ParameterReader(parameter, factory, operation.path))
+        except ValueError as exc:
+            raise operation.error(f"{parameter.location} parameter '{parameter.name}' cannot be read: {exc}") from None
+    return readers
+
+
+def request_schema(operation: Operation, definitions: dict[str, Any] | None = None, accept_read_only: bool = False) -> dict[str, Any]:
     """One schema for a whole request: ``{"path": {...}, "query": {...}, "header": {...}, "cookie": {...}, "formData": {...}, "body": ...}``.
 
     Validating the request as one document reports every problem at once, each at
     a JSON pointer that says where it is (``/query/limit``, ``/body/owner/name``).
+    With ``definitions``, it is the request variant (macaron.schemas.request_variant):
+    readOnly properties refused, or with ``accept_read_only`` accepted; never required.
     """
     properties: dict[str, Any] = {}
     required: list[str] = []
@@ -301,11 +207,11 @@ def request_schema(operation: Operation) -> dict[str, Any]:
         names = [p.name for p in group if p.required]
         if names:
             section["required"] = names
-        properties[location] = section
+        properties[location] = section if definitions is None else request_variant(section, definitions, accept_read_only)
         required.append(location)
     body = next((p for p in operation.parameters if p.location == "body"), None)
     if body is not None:
-        properties["body"] = body.schema
+        properties["body"] = body.schema if definitions is None else request_variant(body.schema, definitions, accept_read_only)
         if body.required:
             required.append("body")
     schema: dict[str, Any] = {"type": "object", "properties": properties}
@@ -330,11 +236,15 @@ class Endpoint:
         self.error_response = error_response
         self.__name__ = operation.name
         parameters = operation.parameters
-        self.path_readers = [ParameterReader(p, factory) for p in parameters if p.location == "path"]
-        self.query_readers = [ParameterReader(p, factory) for p in parameters if p.location == "query"]
-        self.header_readers = [ParameterReader(p, factory) for p in parameters if p.location == "header"]
-        self.cookie_readers = [ParameterReader(p, factory) for p in parameters if p.location == "cookie"]
-        self.form_readers = [ParameterReader(p, factory) for p in parameters if p.location == "formData"]
+        readers = parameter_readers(operation, factory)
+        self.path_readers = [r for r in readers if r.location == "path"]
+        self.query_readers = [r for r in readers if r.location == "query"]
+        self.header_readers = [r for r in readers if r.location == "header"]
+        self.cookie_readers = [r for r in readers if r.location == "cookie"]
+        self.form_readers = [r for r in readers if r.location == "formData"]
+        # Arrays and objects whose delimiters an encoded value may contain (a%2Cb,c): read from the text as sent.
+        self.raw_path = any(r.split_raw and r.segment is not None for r in self.path_readers)
+        self.raw_query = any(r.split_raw for r in self.query_readers)
         for parameter in parameters:
             # A default that breaks its own schema would turn the server's mistake into the caller's 400.
             if parameter.has_default and parameter.default is not None:
@@ -355,7 +265,8 @@ class Endpoint:
         groups = (("path", self.path_readers), ("query", self.query_readers), ("header", self.header_readers), ("cookie", self.cookie_readers), ("formData", self.form_readers))
         self.reader_groups = [(location, readers) for location, readers in groups if readers]
 
-        self.request_checker = Checker(request_schema(operation), definitions)
+        accept_read_only = factory.api.read_only_in_requests == "accept"
+        self.request_checker = Checker(request_schema(operation, definitions, accept_read_only), definitions)
         self.check_request = self.request_checker.is_valid
 
         # Response checkers by status; the status a model class is returned with by default.
@@ -363,7 +274,7 @@ class Endpoint:
         self.model_status: dict[type, int] = factory.model_statuses(operation.responses)
         self.default_status = next((s for s in sorted(k for k in operation.responses if isinstance(k, int)) if 200 <= s < 300), 200)
         for status, response in operation.responses.items():
-            self.response_checkers[status] = Checker(response.schema, definitions) if response.schema is not None else None
+            self.response_checkers[status] = Checker(response_variant(response.schema, definitions), definitions) if response.schema is not None else None
 
     # -- the request path -------------------------------------------------------
 
@@ -371,9 +282,12 @@ class Endpoint:
         try:
             values: dict[str, Any] = {}
             if self.path_readers:
-                values["path"] = {reader.name: reader.parse(path_args[reader.python_name]) for reader in self.path_readers}
+                if self.raw_path:
+                    values["path"] = self._read_path(path_args)
+                else:
+                    values["path"] = {reader.name: reader.parse(path_args[reader.python_name]) for reader in self.path_readers}
             if self.query_readers:
-                values["query"] = self._read(self.query_readers, request.args)
+                values["query"] = self._read_query() if self.raw_query else self._read(self.query_readers, request.args)
             if self.header_readers:
                 values["header"] = self._read(self.header_readers, request.headers)
             if self.cookie_readers:
@@ -411,18 +325,65 @@ class Endpoint:
             found[reader.name] = value
         return found
 
+    def _raw_segments(self) -> list[str] | None:
+        """The request path as sent, in segments; None when the server does not pass it on or nothing in it is encoded."""
+        environ = request.environ
+        uri: str | None = environ.get("RAW_URI") or environ.get("REQUEST_URI")  # gunicorn, werkzeug, uWSGI, mod_wsgi
+        if not uri or "%" not in uri:
+            return None
+        path = uri.partition("?")[0]
+        if not path.startswith("/"):  # a request target in absolute form (http://host/path), as sent to proxies
+            path = urlsplit(path).path
+        return path.split("/")
+
+    def _path_value(self, reader: ParameterReader, path_args: dict[str, str], segments: list[str] | None) -> Any:
+        text = path_args[reader.python_name]
+        if segments is not None and reader.split_raw and reader.segment is not None and -reader.segment <= len(segments):
+            raw = segments[reader.segment]
+            if unquote(raw) == text:  # the segment werkzeug routed on: otherwise read what werkzeug decoded
+                return reader.parse_raw(raw)
+        return reader.parse(text)
+
+    def _read_path(self, path_args: dict[str, str]) -> dict[str, Any]:
+        segments = self._raw_segments()
+        return {reader.name: self._path_value(reader, path_args, segments) for reader in self.path_readers}
+
+    def _read_query(self) -> dict[str, Any]:
+        """The query when some parameter's delimiters may be encoded in its values: those are read from the query as sent."""
+        query = request.environ.get("QUERY_STRING", "")
+        if "%" not in query:
+            return self._read(self.query_readers, request.args)
+        raw = _raw_query(query)
+        found: dict[str, Any] = {}
+        for reader in self.query_readers:
+            value = reader.read_raw(raw) if reader.split_raw else reader.read(request.args)
+            if value is _MISSING:
+                if reader.has_default:
+                    found[reader.name] = copy_wire(reader.default)
+                continue
+            found[reader.name] = value
+        return found
+
     def _malformed(self, path_args: dict[str, str]) -> ValidationError:
         """Every problem of a request with a parameter its style cannot read: the others are read and validated too."""
         problems: list[dict[str, str]] = []
         values: dict[str, Any] = {}
         sources = {"query": request.args, "header": request.headers, "cookie": request.cookies}
+        segments = self._raw_segments() if self.raw_path else None
+        query = request.environ.get("QUERY_STRING", "")
+        raw_query = _raw_query(query) if self.raw_query and "%" in query else None
         for location, readers in (("path", self.path_readers), ("query", self.query_readers), ("header", self.header_readers), ("cookie", self.cookie_readers)):
             if not readers:
                 continue
             group = values[location] = {}
             for reader in readers:
                 try:
-                    value = reader.parse(path_args[reader.python_name]) if location == "path" else reader.read(sources[location])
+                    if location == "path":
+                        value = self._path_value(reader, path_args, segments)
+                    elif raw_query is not None and location == "query" and reader.split_raw:
+                        value = reader.read_raw(raw_query)
+                    else:
+                        value = reader.read(sources[location])
                 except MalformedParameter as exc:
                     problems.append({"field": f"/{location}/{escape(reader.name)}", "message": str(exc)})
                     continue

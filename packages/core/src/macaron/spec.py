@@ -90,6 +90,7 @@ class Parameter:
     # None: collection_format says how an array is written (Swagger 2.0).
     style: str | None = None
     explode: bool = False
+    allow_reserved: bool = False  # OpenAPI 3 allowReserved (query): RFC 3986's reserved characters are sent as they are
     default: Any = None
     has_default: bool = False
     is_file: bool = False
@@ -146,3 +147,5 @@ class Api:
     format: str = "swagger-2.0"
     # Other files the spec's $refs read: shared fragments in apis/ are not served as APIs of their own.
     includes: list[Path] = field(default_factory=list)
+    # A readOnly property sent in a request: "reject" (a 400 naming it) or "accept" (validated, passed on, never required).
+    read_only_in_requests: str = "reject"

@@ -39,15 +39,15 @@ from macaron.builtins.swagger2 import (
 )
 from macaron.config import Config
 from macaron.hookspecs import hookimpl
+from macaron.schemas import read_only_setting
 from macaron.spec import DRAFT4, DRAFT2020, Api, Definitions, Parameter, Response, SpecError, python_name, schema_shape
+from macaron.styles import STYLES
 
 VERSIONS = {"3.0": re.compile(r"^3\.0\.\d+(-.+)?$"), "3.1": re.compile(r"^3\.1\.\d+(-.+)?$")}
 FORM_MIMES = ("multipart/form-data", "application/x-www-form-urlencoded")
 # OpenAPI 3 style (and explode) of an array parameter -> Swagger 2.0 collectionFormat.
 ARRAY_STYLES = {("form", True): "multi", ("form", False): "csv", ("spaceDelimited", False): "ssv",
                 ("pipeDelimited", False): "pipes", ("simple", False): "csv", ("simple", True): "csv"}  # fmt: skip
-# The styles each location takes, its default first (OpenAPI 3's "style values" table).
-STYLES = {"path": ("simple", "label", "matrix"), "query": ("form", "spaceDelimited", "pipeDelimited", "deepObject"), "header": ("simple",), "cookie": ("form",)}
 
 
 @hookimpl(trylast=True)
@@ -58,7 +58,9 @@ def load_spec(path: Path, config: Config) -> Api | None:
     declared = str(document.get("openapi", ""))
     for version, pattern in VERSIONS.items():
         if pattern.match(declared):
-            return OpenApi3Loader(path, document, version).load()
+            api = OpenApi3Loader(path, document, version).load()
+            api.read_only_in_requests = read_only_setting(config)
+            return api
     return None
 
 
@@ -117,7 +119,8 @@ UNSUPPORTED = {
     "$vocabulary": "'$vocabulary' belongs to meta-schemas, not to the schemas of an API",
 }
 DIALECTS = ("https://json-schema.org/draft/2020-12/schema", "https://spec.openapis.org/oas/3.1/dialect/base")
-SIBLINGS_IGNORED = (*ANNOTATIONS, *RESOLVED)  # beside a $ref, these add nothing to validate
+# Beside a $ref, these add nothing to validate; readOnly and writeOnly do: they decide which direction the property goes.
+SIBLINGS_IGNORED = tuple(key for key in (*ANNOTATIONS, *RESOLVED) if key not in ("readOnly", "writeOnly"))
 
 
 def _types(schema: dict[str, Any]) -> list[str]:
@@ -357,6 +360,7 @@ class OpenApi3Loader(Swagger2Loader):
             has_default="default" in schema,
             style=style,
             explode=explode,
+            allow_reserved=location == "query" and raw.get("allowReserved") is True,  # OpenAPI 3: ignored elsewhere
         )
 
     def _unreadable(self, style: str, explode: bool, shape: str, schema: dict[str, Any]) -> str | None:
@@ -385,8 +389,27 @@ class OpenApi3Loader(Swagger2Loader):
                 return f"its {what} is an array of arrays or objects"
         return None
 
+    def _check_names(self, parameters: list[Parameter], pointer: str, operation: str) -> None:
+        """Each name of the query or the cookies is one parameter's: an exploded form object takes its properties' names."""
+        for location in ("query", "cookie"):
+            taken: dict[str, str] = {}
+            for parameter in parameters:
+                if parameter.location != location:
+                    continue
+                names = [parameter.name]
+                if parameter.style == "form" and parameter.explode and schema_shape(self._inline(parameter.schema)) == "object":
+                    names = list(self._members(parameter.schema)[0])
+                for taken_name in names:
+                    other = taken.setdefault(taken_name, parameter.name)
+                    if other != parameter.name:
+                        owners = " and ".join(f"'{owner}'" for owner in (other, parameter.name))
+                        raise SpecError(
+                            self.path, pointer, f"{location} parameters {owners} are both read from the name '{taken_name}' (an exploded form object is read from its properties' names)", operation
+                        )
+
     def _operation_parameters(self, path: str, pointer: str, shared: list[Any], raw: dict[str, Any], name: str) -> tuple[list[Parameter], list[str]]:
         parameters = self._merged_parameters(path, pointer, shared, raw, name)
+        self._check_names(parameters, pointer, name)
         body = raw.get("requestBody")
         if body is None:
             return parameters, [JSON_MIME]

@@ -23,7 +23,7 @@ import yaml
 from macaron.config import Config
 from macaron.hookspecs import hookimpl
 from macaron.models import copy_wire
-from macaron.schemas import compile_schema, dispatch_schema
+from macaron.schemas import compile_schema, dispatch_schema, read_only_setting
 from macaron.spec import DRAFT4, POLYMORPHIC_SUFFIX, Api, Definitions, Operation, Parameter, Response, SpecError, python_name
 
 # libyaml's loader parses large specs about ten times faster than the pure Python one.
@@ -52,7 +52,9 @@ def load_spec(path: Path, config: Config) -> Api | None:
     document = read_document(path)
     if not isinstance(document, dict) or str(document.get("swagger")) != "2.0":
         return None
-    return Swagger2Loader(path, document).load()
+    api = Swagger2Loader(path, document).load()
+    api.read_only_in_requests = read_only_setting(config)
+    return api
 
 
 def read_document(path: Path) -> Any:
@@ -292,6 +294,8 @@ class Swagger2Loader:
         if raw.get("x-nullable") and "type" in schema:
             schema["type"] = [schema["type"], "null"]
         collection_format = raw.get("collectionFormat", "csv") if raw.get("type") == "array" else None
+        if raw.get("type") == "array" and (raw.get("items") or {}).get("type") == "array":
+            raise SpecError(file, f"{at}/items", f"{location} parameter '{name}' is an array of arrays: macaron reads one level of collectionFormat", operation)
         return Parameter(
             name=name,
             location=location,
