@@ -379,7 +379,12 @@ def test_a_document_that_breaks_the_openapi_schema_names_file_pointer_and_operat
         ("      parameters:\n        - {name: id, in: path, required: true, schema: {type: string}}\n", "/paths/~1hello/get", "not in the path"),
         ("      parameters:\n        - {name: m, in: query, style: deepObject, schema: {type: array, items: {type: string}}}\n", "/paths/~1hello/get/parameters/0", "deepObject"),
         ("      parameters:\n        - {$ref: '#/components/parameters/Nope'}\n", "/paths/~1hello/get/parameters/0", "cannot be resolved"),
-        ("      requestBody:\n        content:\n          text/csv: {schema: {type: string}}\n", "/paths/~1hello/get/requestBody/content", "text/csv"),
+        ("      requestBody:\n        content:\n          text/csv: {schema: {type: object}}\n", "/paths/~1hello/get/requestBody/content/text~1csv/schema", "must be type: string"),
+        (
+            "      requestBody:\n        content:\n          text/plain: {}\n          multipart/form-data: {schema: {type: object, properties: {a: {type: string}}}}\n",
+            "/paths/~1hello/get/requestBody/content",
+            "form fields or as text/plain, not both",
+        ),
     ],
 )
 def test_what_macaron_cannot_serve_stops_start_up(services: ServiceMaker, extra: str, pointer: str, message: str) -> None:

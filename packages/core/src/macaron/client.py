@@ -33,7 +33,7 @@ from werkzeug.datastructures import MultiDict
 
 from macaron import context
 from macaron.config import Config, ConfigError
-from macaron.endpoint import _MISSING, ParameterReader, request_schema
+from macaron.endpoint import _MISSING, ParameterReader, _media_matches, _raw_value, request_schema
 from macaron.errors import MacaronException, error_class
 from macaron.models import ApiModels, apis, to_wire
 from macaron.schemas import Checker, ModelFactory, close_objects, escape, response_variant
@@ -209,6 +209,7 @@ class OutgoingRequest:
     headers: dict[str, str] = field(default_factory=dict)
     form: dict[str, list[str]] = field(default_factory=dict)
     files: dict[str, Any] = field(default_factory=dict)
+    raw: tuple[bytes, str] | None = None  # a body sent as text or bytes, and its Content-Type
 
     @property
     def target(self) -> str:
@@ -247,6 +248,8 @@ class OperationClient:
             )
             for status, response in operation.responses.items()
         }
+        # A body that may be text or bytes: each declared type, checked as the server checks it.
+        self.raw_bodies = [(raw, Checker(raw.schema, definitions, "/body") if raw.text else None) for raw in (self.body.raw_bodies if self.body else [])]
         self.forward_auth = bool(operation.security) or "macaron.auth.add_auth" in _as_list(operation.extensions.get("x-decorate-request"))
 
     def __repr__(self) -> str:
@@ -254,7 +257,7 @@ class OperationClient:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         options = {key: kwargs.pop(key) for key in list(kwargs) if key.startswith("_")}
-        unknown = set(options) - {"_timeout", "_connect_timeout", "_retries", "_headers", "_raise", "_forward_auth"}
+        unknown = set(options) - {"_timeout", "_connect_timeout", "_retries", "_headers", "_raise", "_forward_auth", "_content_type"}
         if unknown:
             raise TypeError(f"{self.name}() got unknown option(s) {', '.join(sorted(unknown))}")
         if len(args) > 1 or (args and self.body is None):
@@ -262,19 +265,47 @@ class OperationClient:
         missing = [name for name in kwargs if name not in self.parameters]
         if missing:
             raise TypeError(f"{self.name}() got unexpected argument(s) {', '.join(missing)}; it takes {', '.join(self.parameters) or 'none'}")
-        values, files = self._values(args[0] if args else None, kwargs)
+        body = args[0] if args else None
+        raw = None
+        if self.raw_bodies and body is not None and (isinstance(body, (str, bytes)) or not self.body.json_body):  # type: ignore[union-attr]
+            raw = self._raw_body(body, options.get("_content_type"))
+            body = None
+        elif self.raw_bodies and body is None and self.body.required:  # type: ignore[union-attr]
+            problem = {"field": "/body", "message": "a request body is required"}
+            raise BadClientRequest(f"{self.name}: the request breaks the API's spec: /body: a request body is required", errors=[problem])
+        values, files = self._values(body, kwargs)
         if not self.request_checker.is_valid(values):
             problems = self.request_checker.problems(values)
             detail = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
             raise BadClientRequest(f"{self.name}: the request breaks the API's spec: {detail}", errors=problems)
         request = self._encode(values)
         request.files = files
+        request.raw = raw
         # The caller's context first: a header the spec declares, passed explicitly, is the caller's choice.
         headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(self._context_headers(options.get("_forward_auth")))
         headers.update(request.headers)
         headers.update(options.get("_headers") or {})
         request.headers = dict(headers.items())
         return self.api_client.send(self, request, values.get("body"), options)
+
+    def _raw_body(self, body: Any, content_type: str | None) -> tuple[bytes, str]:
+        """A body sent as text or bytes: its bytes and Content-Type (``_content_type``, else the first type declared)."""
+        declared = [raw.media_type for raw, _ in self.raw_bodies]
+        wanted = (content_type or declared[0]).split(";", 1)[0].strip().lower()
+        if wanted == "*/*":
+            wanted = "application/octet-stream"
+        found = next(((raw, checker) for raw, checker in self.raw_bodies if _media_matches(raw.media_type, wanted)), None)
+        if found is None or wanted.endswith("/*"):
+            raise TypeError(f"{self.name}() sends a body of type {' or '.join(declared)}: pass the exact type as _content_type= (not {wanted})")
+        raw, checker = found
+        if not isinstance(body, (str, bytes)) or (raw.text and not isinstance(body, str)):
+            raise TypeError(f"{self.name}() sends a {wanted} body as {'a str' if raw.text else 'bytes'}, not {type(body).__name__}")
+        data = body.encode() if isinstance(body, str) else body
+        problems = _raw_value(raw, checker, data, "utf-8")[1]
+        if problems:
+            detail = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+            raise BadClientRequest(f"{self.name}: the request breaks the API's spec: {detail}", errors=problems)
+        return data, f"{wanted}; charset=utf-8" if raw.text else wanted
 
     def _values(self, body: Any, kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """The request as JSON data, by location, as the server will see it; and the files to upload."""
@@ -419,6 +450,8 @@ class ApiClient:
         data = orjson.dumps(body) if body is not None else None
         if data is not None:
             request.headers["Content-Type"] = "application/json"
+        elif request.raw is not None:
+            data, request.headers["Content-Type"] = request.raw
         if self.app is not None:
             return self._send_in_process(call, request, data, raise_errors)
         url = self.base_url + request.path  # for messages: the query may carry what logs should not

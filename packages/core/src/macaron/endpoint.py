@@ -28,7 +28,7 @@ from macaron.errors import (
 from macaron.models import Model, _identity, copy_wire, to_wire
 from macaron.reporting import STREAMED_KEY
 from macaron.schemas import Checker, ModelFactory, escape, request_variant, response_variant
-from macaron.spec import Operation, Parameter, schema_shape
+from macaron.spec import Operation, Parameter, RawBody, schema_shape
 from macaron.styles import (
     DEEP,
     PROPERTIES,
@@ -46,6 +46,8 @@ from macaron.styles import (
 log = logging.getLogger("macaron")
 
 JSON_MIME = "application/json"
+# request.environ: (value, problems) of a body read as text or bytes, which the request schema does not describe.
+RAW_BODY_KEY = "macaron.raw_body"
 LOCATIONS = ("path", "query", "header", "cookie", "formData")  # where non-body parameters come from, in request_schema's order
 # How the text of a location is decoded, when macaron reads it as sent (werkzeug has decoded paths and queries already,
 # but cannot leave a delimiter written %2C in a value; cookies it never decodes).
@@ -212,7 +214,7 @@ def request_schema(operation: Operation, definitions: dict[str, Any] | None = No
     body = next((p for p in operation.parameters if p.location == "body"), None)
     if body is not None:
         properties["body"] = body.schema if definitions is None else request_variant(body.schema, definitions, accept_read_only)
-        if body.required:
+        if body.required and not body.raw_bodies:  # a body that may be text or bytes: the endpoint checks its presence
             required.append("body")
     schema: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
@@ -220,8 +222,34 @@ def request_schema(operation: Operation, definitions: dict[str, Any] | None = No
     return schema
 
 
+def _media_matches(declared: str, sent: str) -> bool:
+    """Whether a request's media type is one a spec declares: ``image/*`` takes ``image/png``, ``*/*`` anything."""
+    if declared == sent or declared == "*/*":
+        return True
+    return declared.endswith("/*") and sent.startswith(declared[:-1])
+
+
+def _raw_value(raw: RawBody, checker: Checker | None, data: bytes, charset: str) -> tuple[Any, list[dict[str, str]]]:
+    """A body read as text (text/*, in its charset) or bytes, and its problems against the media type's schema."""
+    if not raw.text:
+        problems = []
+        longest, shortest = raw.schema.get("maxLength"), raw.schema.get("minLength")
+        if isinstance(longest, int) and len(data) > longest:
+            problems.append({"field": "/body", "message": f"is longer than {longest} bytes"})
+        if isinstance(shortest, int) and len(data) < shortest:
+            problems.append({"field": "/body", "message": f"is shorter than {shortest} bytes"})
+        return data, problems
+    try:
+        text = data.decode(charset)
+    except (LookupError, UnicodeDecodeError):
+        return None, [{"field": "/body", "message": f"is not valid {charset} text"}]
+    return text, (checker.problems(text) if checker is not None else [])
+
+
 class Endpoint:
     """The Flask view of one operation."""
+
+    raw_bodies: list[tuple[RawBody, Checker | None]] = []  # a body that may be text or bytes: its types, most precise first
 
     def __init__(
         self,
@@ -268,6 +296,8 @@ class Endpoint:
         accept_read_only = factory.api.read_only_in_requests == "accept"
         self.request_checker = Checker(request_schema(operation, definitions, accept_read_only), definitions)
         self.check_request = self.request_checker.is_valid
+        if body is not None and body.raw_bodies:
+            self._setup_raw_bodies(body, definitions)
 
         # Response checkers by status; the status a model class is returned with by default.
         self.response_checkers: dict[int | str, Checker | None] = {}
@@ -275,6 +305,44 @@ class Endpoint:
         self.default_status = next((s for s in sorted(k for k in operation.responses if isinstance(k, int)) if 200 <= s < 300), 200)
         for status, response in operation.responses.items():
             self.response_checkers[status] = Checker(response_variant(response.schema, definitions), definitions) if response.schema is not None else None
+
+    def _setup_raw_bodies(self, body: Parameter, definitions: dict[str, Any]) -> None:
+        """A body that may come as text or bytes: read, checked and passed on by these (JSON bodies keep the plain path)."""
+        # Exact types first, then type/*, then */*: the most precise declaration decides how a body is read.
+        ordered = sorted(body.raw_bodies, key=lambda raw: (raw.media_type == "*/*", raw.media_type.endswith("/*")))
+        self.raw_bodies = [(raw, Checker(raw.schema, definitions, "/body") if raw.text else None) for raw in ordered]
+        self.body_types = ([JSON_MIME] if body.json_body else []) + [raw.media_type for raw in body.raw_bodies]
+        self._read_body = self._read_any_body  # type: ignore[method-assign]
+        check_values = self.check_request
+
+        def check_request(values: dict[str, Any]) -> bool:
+            raw = request.environ.get(RAW_BODY_KEY)
+            return check_values(values) and not (raw and raw[1])
+
+        self.check_request = check_request
+
+    def _read_any_body(self) -> Any:
+        """A JSON body as ``_read_body`` reads it; a body of another declared type is read as text or bytes, and set aside."""
+        assert self.body is not None
+        data = request.get_data(cache=False)
+        environ = request.environ
+        if not data:
+            if self.body_required:
+                environ[RAW_BODY_KEY] = (None, [{"field": "/body", "message": "a request body is required"}])
+            return _MISSING
+        mimetype = request.mimetype
+        if self.body.json_body and (not mimetype or mimetype == JSON_MIME or mimetype.endswith("+json")):
+            try:
+                return orjson.loads(data)
+            except orjson.JSONDecodeError as exc:
+                raise MalformedJSON(f"the body is not valid JSON: {exc}") from None
+        sent = mimetype or "application/octet-stream"  # RFC 9110: a body without a type may be taken as bytes
+        found = next(((raw, checker) for raw, checker in self.raw_bodies if _media_matches(raw.media_type, sent)), None)
+        if found is None:
+            raise UnsupportedMediaType(f"a body of type {mimetype or '(none)'} is not accepted here: send {' or '.join(self.body_types)}")
+        raw, checker = found
+        environ[RAW_BODY_KEY] = _raw_value(raw, checker, data, request.mimetype_params.get("charset", "utf-8"))
+        return _MISSING
 
     # -- the request path -------------------------------------------------------
 
@@ -444,6 +512,9 @@ class Endpoint:
 
     def _request_problems(self, values: dict[str, Any]) -> list[dict[str, str]]:
         problems = self.request_checker.problems(values)
+        raw = request.environ.get(RAW_BODY_KEY)
+        if raw is not None:
+            problems = problems + raw[1]
         for problem in problems:
             if problem["field"] == "/body" and problem["message"] == "is required":
                 problem["message"] = "a request body is required"
@@ -466,6 +537,9 @@ class Endpoint:
         if self.body is None:
             return (), kwargs
         body = values.get("body")
+        if body is None and self.raw_bodies:
+            raw = request.environ.get(RAW_BODY_KEY)
+            return ((None if raw is None else raw[0]),), kwargs
         return ((None if body is None else self.body_convert(body)),), kwargs
 
     def respond(self, result: Any) -> Any:

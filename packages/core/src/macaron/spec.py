@@ -79,6 +79,15 @@ class SpecError(Exception):
 
 
 @dataclass
+class RawBody:
+    """A request body of a media type that is neither JSON nor a form: the handler gets its text or its bytes."""
+
+    media_type: str  # as declared, lower case, without parameters; may be a wildcard (image/*, */*)
+    text: bool  # text/*: a str decoded with the request's charset; otherwise bytes
+    schema: dict[str, Any]  # a string schema: its maxLength, minLength, pattern, enum (text) or maxLength in bytes (binary)
+
+
+@dataclass
 class Parameter:
     name: str
     location: str  # one of PARAMETER_LOCATIONS
@@ -94,6 +103,9 @@ class Parameter:
     default: Any = None
     has_default: bool = False
     is_file: bool = False
+    # The body's other media types (text/plain, image/*...); with them, json_body says whether JSON is accepted too.
+    raw_bodies: list[RawBody] = field(default_factory=list)
+    json_body: bool = True
 
 
 @dataclass

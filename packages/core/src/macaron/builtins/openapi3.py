@@ -33,8 +33,11 @@ from macaron.builtins.swagger2 import (
     Swagger2Loader,
     error_message,
     escape_pointer,
+    is_form,
+    is_json,
     leaf_errors,
     pointer_of,
+    raw_body,
     read_document,
 )
 from macaron.config import Config
@@ -44,7 +47,6 @@ from macaron.spec import DRAFT4, DRAFT2020, Api, Definitions, Parameter, Respons
 from macaron.styles import STYLES
 
 VERSIONS = {"3.0": re.compile(r"^3\.0\.\d+(-.+)?$"), "3.1": re.compile(r"^3\.1\.\d+(-.+)?$")}
-FORM_MIMES = ("multipart/form-data", "application/x-www-form-urlencoded")
 # OpenAPI 3 style (and explode) of an array parameter -> Swagger 2.0 collectionFormat.
 ARRAY_STYLES = {("form", True): "multi", ("form", False): "csv", ("spaceDelimited", False): "ssv",
                 ("pipeDelimited", False): "pipes", ("simple", False): "csv", ("simple", True): "csv"}  # fmt: skip
@@ -92,11 +94,6 @@ def _shallow(raw: dict[str, Any]) -> dict[str, Any]:
         else:
             shallow[key] = value
     return shallow
-
-
-def is_json(mime: str) -> bool:
-    base = mime.split(";", 1)[0].strip().lower()
-    return base == JSON_MIME or base.endswith("+json")
 
 
 # JSON Schema 2020-12 (OpenAPI 3.1), by what the loader does with each keyword.
@@ -416,20 +413,28 @@ class OpenApi3Loader(Swagger2Loader):
         body, file, at = self._dereferenced(body, self.path, f"{pointer}/requestBody", name)
         content: dict[str, Any] = body.get("content") or {}
         json_mime = next((mime for mime in content if is_json(mime)), None)
-        form_mime = next((mime for mime in content if mime.split(";")[0].strip().lower() in FORM_MIMES), None)
+        form_mime = next((mime for mime in content if is_form(mime)), None)
+        others = [mime for mime in content if not is_json(mime) and not is_form(mime)]
         if json_mime and form_mime:
             raise SpecError(file, f"{at}/content", "a request body read as JSON or as form fields, not both: macaron reads one kind per operation", name)
+        if form_mime and others:
+            raise SpecError(file, f"{at}/content", f"a request body read as form fields or as {', '.join(others)}, not both: macaron reads one kind besides JSON", name)
         required = bool(body.get("required"))
-        if json_mime:
-            media_at = f"{at}/content/{escape_pointer(json_mime)}"
-            schema = self.schema(content[json_mime].get("schema", {}), file, f"{media_at}/schema", name)
-            parameters.append(Parameter("body", "body", "body", required, schema))
+        if json_mime or others:
+            schema: dict[str, Any] = {}
+            if json_mime:
+                media_at = f"{at}/content/{escape_pointer(json_mime)}"
+                schema = self.schema(content[json_mime].get("schema", {}), file, f"{media_at}/schema", name)
+            parameter = Parameter("body", "body", "body", required, schema, json_body=json_mime is not None)
+            for mime in others:
+                media_at = f"{at}/content/{escape_pointer(mime)}/schema"
+                raw_schema = self._inline(self.schema((content[mime] or {}).get("schema", {}), file, media_at, name))
+                if any(kind not in ("string", "null") for kind in _types(raw_schema)) or schema_shape(raw_schema) != "primitive":
+                    raise SpecError(file, media_at, f"a {mime} body arrives as {'text' if mime.startswith('text/') else 'bytes'}: its schema must be type: string", name)
+                parameter.raw_bodies.append(raw_body(mime, raw_schema))
+            parameters.append(parameter)
         elif form_mime:
             parameters.extend(self._form_parameters(content[form_mime], file, f"{at}/content/{escape_pointer(form_mime)}", name))
-        elif content:
-            raise SpecError(
-                file, f"{at}/content", f"request body of {', '.join(content)}: macaron reads application/json (or +json), multipart/form-data and application/x-www-form-urlencoded", name
-            )
         return parameters, list(content) or [JSON_MIME]
 
     def _form_parameters(self, media: dict[str, Any], file: Path, at: str, operation: str) -> list[Parameter]:

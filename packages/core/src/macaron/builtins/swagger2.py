@@ -24,7 +24,7 @@ from macaron.config import Config
 from macaron.hookspecs import hookimpl
 from macaron.models import copy_wire
 from macaron.schemas import compile_schema, dispatch_schema, read_only_setting
-from macaron.spec import DRAFT4, POLYMORPHIC_SUFFIX, Api, Definitions, Operation, Parameter, Response, SpecError, python_name
+from macaron.spec import DRAFT4, POLYMORPHIC_SUFFIX, Api, Definitions, Operation, Parameter, RawBody, Response, SpecError, python_name
 
 # libyaml's loader parses large specs about ten times faster than the pure Python one.
 _BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -45,6 +45,27 @@ PARAMETER_SCHEMA_KEYS = (
 )  # fmt: skip
 INT_BOUNDS = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 JSON_MIME = "application/json"
+FORM_MIMES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def media_type(mime: str) -> str:
+    """A media type without its parameters, lower case: ``Text/Plain; charset=utf-8`` -> ``text/plain``."""
+    return mime.split(";", 1)[0].strip().lower()
+
+
+def is_json(mime: str) -> bool:
+    base = media_type(mime)
+    return base == JSON_MIME or base.endswith("+json")
+
+
+def is_form(mime: str) -> bool:
+    return media_type(mime) in FORM_MIMES
+
+
+def raw_body(mime: str, schema: dict[str, Any]) -> RawBody:
+    """A body of a type that is neither JSON nor a form: text/* is read as text, anything else as bytes."""
+    base = media_type(mime)
+    return RawBody(base, base.startswith("text/"), schema)
 
 
 @hookimpl(trylast=True)
@@ -361,7 +382,14 @@ class Swagger2Loader:
     def _operation_parameters(self, path: str, pointer: str, shared: list[Any], raw: dict[str, Any], name: str) -> tuple[list[Parameter], list[str]]:
         """The operation's parameters and the media types its requests may have."""
         consumes = list(raw.get("consumes") or self.document.get("consumes") or [JSON_MIME])
-        return self._merged_parameters(path, pointer, shared, raw, name), consumes
+        parameters = self._merged_parameters(path, pointer, shared, raw, name)
+        body = next((p for p in parameters if p.location == "body"), None)
+        # A string body consumed only as other types than JSON and forms (text/plain, image/png): its text or bytes.
+        if body is not None and consumes and not any(is_json(mime) or is_form(mime) for mime in consumes) and body.schema.get("type") == "string":
+            body.raw_bodies = [raw_body(mime, body.schema) for mime in consumes]
+            body.json_body = False
+            body.schema = {}
+        return parameters, consumes
 
     SECURITY_POINTER = "/securityDefinitions"
 
