@@ -37,7 +37,7 @@ from macaron.endpoint import _MISSING, ParameterReader, _media_matches, _raw_val
 from macaron.errors import MacaronException, error_class
 from macaron.models import ApiModels, apis, to_wire
 from macaron.schemas import Checker, ModelFactory, close_objects, escape, response_variant
-from macaron.spec import Api, Operation, Parameter, SpecError, python_name
+from macaron.spec import Api, Operation, Parameter, SpecError, python_name, status_range
 from macaron.styles import PROPERTIES, MalformedParameter, TextWriter, Unsendable, members, quoted, resolved
 
 if TYPE_CHECKING:
@@ -374,7 +374,7 @@ class OperationClient:
             data = orjson.loads(content) if content else None
         except orjson.JSONDecodeError:
             raise BadRemoteResponse(f"{self.name}: {url} answered {status} with a body that is not JSON") from None
-        entry = self.responses.get(status) or self.responses.get("default")
+        entry = self.responses.get(status) or self.responses.get(status_range(status)) or self.responses.get("default")
         if 200 <= status < 300:
             if entry is None:
                 raise BadRemoteResponse(f"{self.name}: {url} answered status {status}, which the spec does not declare")

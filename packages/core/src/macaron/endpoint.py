@@ -28,7 +28,7 @@ from macaron.errors import (
 from macaron.models import Model, _identity, copy_wire, to_wire
 from macaron.reporting import STREAMED_KEY
 from macaron.schemas import Checker, ModelFactory, escape, request_variant, response_variant
-from macaron.spec import Operation, Parameter, RawBody, schema_shape
+from macaron.spec import Operation, Parameter, RawBody, schema_shape, status_range
 from macaron.styles import (
     DEEP,
     PROPERTIES,
@@ -569,6 +569,8 @@ class Endpoint:
         checkers = self.response_checkers
         if status in checkers:
             checker = checkers[status]
+        elif isinstance(status, int) and status_range(status) in checkers:
+            checker = checkers[status_range(status)]
         elif "default" in checkers:
             checker = checkers["default"]
         else:

@@ -108,9 +108,14 @@ class Parameter:
     json_body: bool = True
 
 
+def status_range(status: int) -> str:
+    """The response range (OpenAPI 3) a status falls in: 404 -> ``4XX``. An exact status wins over it, it over ``default``."""
+    return f"{status // 100}XX"
+
+
 @dataclass
 class Response:
-    status: int | str  # an HTTP status, or "default"
+    status: int | str  # an HTTP status, a range ("2XX", OpenAPI 3), or "default"
     schema: dict[str, Any] | None
     description: str = ""
 

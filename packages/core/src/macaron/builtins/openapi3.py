@@ -480,8 +480,10 @@ class OpenApi3Loader(Swagger2Loader):
         produces: list[str] = []
         for code, response in (raw.get("responses") or {}).items():
             at = f"{pointer}/responses/{escape_pointer(code)}"
-            if not (code.isdigit() or code == "default"):
-                raise SpecError(self.path, at, f"response status range {code}: list the statuses one by one", name)
+            if re.fullmatch(r"[1-5]XX", code, re.IGNORECASE):
+                code = code.upper()  # the specification allows either case: one key per range
+            elif not (code.isdigit() or code == "default"):
+                raise SpecError(self.path, at, f"response status '{code}': a status is a number, a range (2XX) or default", name)
             response, file, at = self._dereferenced(response, self.path, at, name)
             content: dict[str, Any] = response.get("content") or {}
             produces.extend(mime for mime in content if mime not in produces)
