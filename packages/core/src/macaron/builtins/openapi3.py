@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import re
 from functools import cache
 from pathlib import Path
@@ -46,6 +47,10 @@ from macaron.schemas import read_only_setting
 from macaron.spec import DRAFT4, DRAFT2020, Api, Definitions, Parameter, Response, SpecError, python_name, schema_shape
 from macaron.styles import STYLES
 
+log = logging.getLogger("macaron")
+
+# Header parameters OpenAPI 3 says to ignore: the media types come from requestBody and responses' content.
+IGNORED_HEADERS = ("accept", "content-type")
 VERSIONS = {"3.0": re.compile(r"^3\.0\.\d+(-.+)?$"), "3.1": re.compile(r"^3\.1\.\d+(-.+)?$")}
 # OpenAPI 3 style (and explode) of an array parameter -> Swagger 2.0 collectionFormat.
 ARRAY_STYLES = {("form", True): "multi", ("form", False): "csv", ("spaceDelimited", False): "ssv",
@@ -332,6 +337,13 @@ class OpenApi3Loader(Swagger2Loader):
         raw, file, at = self._dereferenced(raw, file, at, operation)
         location = raw["in"]
         name = raw["name"]
+        if location == "header" and str(name).lower() == "authorization":
+            # Ignoring it, as OpenAPI 3 says, would leave unchecked what the author surely meant to protect.
+            raise SpecError(
+                file, at, "a header parameter 'Authorization' is not a parameter in OpenAPI 3: say how callers authenticate with 'security' (and components/securitySchemes)", operation
+            )
+        if location == "header" and str(name).lower() in IGNORED_HEADERS:
+            log.warning("%s: at %s (operation %s): header parameter '%s' ignored, as OpenAPI 3 says: the media types come from 'content'", file, at, operation, name)
         if "schema" not in raw:
             raise SpecError(file, at, f"parameter '{name}' has 'content' but no 'schema': macaron reads parameters described by 'schema'", operation)
         converted = self.schema(raw["schema"], file, f"{at}/schema", operation)
@@ -406,6 +418,7 @@ class OpenApi3Loader(Swagger2Loader):
 
     def _operation_parameters(self, path: str, pointer: str, shared: list[Any], raw: dict[str, Any], name: str) -> tuple[list[Parameter], list[str]]:
         parameters = self._merged_parameters(path, pointer, shared, raw, name)
+        parameters = [p for p in parameters if not (p.location == "header" and p.name.lower() in IGNORED_HEADERS)]
         self._check_names(parameters, pointer, name)
         body = raw.get("requestBody")
         if body is None:
