@@ -283,6 +283,16 @@ def import_callable(key: str, dotted: Any, where: str) -> Callable[..., Any]:
     return target  # type: ignore[no-any-return]
 
 
+def import_callables(config: Config, key: str) -> list[tuple[str, Callable[..., Any]]]:
+    """The functions that the setting ``key`` names: one dotted path or a list of them, each with its name."""
+    names = config.get(key) or []
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise ConfigError(f"{config.where()}: {key} must be a dotted path (package.module.function) or a list of them")
+    return [(name, import_callable(key, name, config.where())) for name in names]
+
+
 def set_config(config: Config | None) -> None:
     """Make ``config`` what :func:`get_config` returns outside a request (None: load it again on next use)."""
     global _current

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 
 from flask import current_app, has_app_context, has_request_context, request
 
-from macaron.config import Config, ConfigError, import_callable
+from macaron.config import Config, ConfigError, import_callables
 from macaron.context import current
 from macaron.errors import MacaronException
 
@@ -70,12 +70,7 @@ class Reporting:
     @classmethod
     def from_config(cls, config: Config, plugin_manager: MacaronPluginManager | None, version: str | None = None) -> Reporting:
         where = config.where()
-        names = config.get("error_reporter") or []
-        if isinstance(names, str):
-            names = [names]
-        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
-            raise ConfigError(f"{where}: error_reporter must be a dotted path (package.module.function) or a list of them")
-        reporters = [(name, import_callable("error_reporter", name, where)) for name in names]
+        reporters = import_callables(config, "error_reporter")
         slow_ms = config.get("report_slow_calls_ms")
         if slow_ms is not None and (isinstance(slow_ms, bool) or not isinstance(slow_ms, (int, float)) or slow_ms <= 0):
             raise ConfigError(f"{where}: report_slow_calls_ms must be a number of milliseconds above 0, not {slow_ms!r}")

@@ -22,8 +22,8 @@ PART_SUFFIX = "__part"
 SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 SCHEMA_VALUES = ("items", "not", "additionalProperties", "additionalItems", "contains", "propertyNames", "if", "then", "else")
 SCHEMA_MAPS = ("properties", "patternProperties", "dependentSchemas")
-# Objects whose properties depend on the value (2020-12): closing them with additionalProperties would be wrong.
 INT_LOW, INT_HIGH = -(2**63), 2**64 - 1  # what macaron's JSON library carries
+# Objects whose properties depend on the value (2020-12): closing them with additionalProperties would be wrong.
 CONDITIONAL = ("if", "then", "else", "dependentSchemas", "unevaluatedProperties")
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Flask
 
-from macaron.config import Config, ConfigError, get_config, import_callable
+from macaron.config import Config, get_config, import_callables
 from macaron.errors import MacaronException
 from macaron.hookspecs import hookimpl
 
@@ -32,14 +32,9 @@ class ServiceUnavailable(MacaronException):
     status = 503
 
 
-def ping_hooks(config: Config) -> list[tuple[str, Callable[[], Any]]]:
+def ping_hooks(config: Config) -> list[tuple[str, Callable[..., Any]]]:
     """The functions ``ping_hook`` names (one dotted path or a list), imported once."""
-    names = config.get("ping_hook") or []
-    if isinstance(names, str):
-        names = [names]
-    if not isinstance(names, list):
-        raise ConfigError(f"{config.where()}: ping_hook must be a dotted path (package.module.function) or a list of them")
-    return [(str(name), import_callable("ping_hook", name, config.where())) for name in names]
+    return import_callables(config, "ping_hook")
 
 
 @hookimpl
