@@ -180,7 +180,7 @@ def test_the_lock_of_a_killed_beat_expires_and_lets_another_start(service: Servi
         assert f"pid {successor.process.pid} " in (service.lock_holder() or "")
 
 
-def test_a_beat_that_lost_its_lock_to_another_stops_instead_of_sending(service: Service) -> None:
+def test_a_beat_that_lost_its_lock_to_another_stops_and_leaves_the_lock_alone(service: Service) -> None:
     intruder = "elsewhere pid 1 since 2026-11-22 03:00:00 UTC (0badbeat)"
     try:
         with macaron_beat(service.root, log=service.folder / "beat.log") as beat:

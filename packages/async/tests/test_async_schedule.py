@@ -271,7 +271,7 @@ def test_beat_state_dir_is_relative_to_the_service_not_the_current_folder(tmp_pa
     assert state_file(AsyncSettings(beat_state_dir="var/beat"), "shop", root, state_dir="elsewhere") == tmp_path / "elsewhere" / "shop.beat"
 
 
-def test_prepare_beat_puts_the_tasks_on_celery_with_the_context_added_at_send_time(service: tuple[Path, str], tmp_path: Path) -> None:
+def test_prepare_beat_puts_the_tasks_on_celery_with_their_arguments_queue_and_state_file(service: tuple[Path, str], tmp_path: Path) -> None:
     _, package = service
     settings = AsyncSettings(broker_url="amqp://127.0.0.1:9//", queue="shop", beat_lock_timeout=30)
     app = build_celery(settings, "shop")

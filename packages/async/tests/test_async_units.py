@@ -14,7 +14,7 @@ from macaron import apis, create_app
 from macaron.config import ConfigError
 from macaron.context import CallContext, get_request_id, get_userid, use
 from macaron_async import AsyncSettings, TaskArgumentError, asynctask, is_task
-from macaron_async.runtime import runtime
+from macaron_async.runtime import build_celery, runtime
 from macaron_async.serialize import decode, encode, encode_call
 from macaron_async.settings import settings_from_config
 from servers import free_port
@@ -139,6 +139,8 @@ def test_settings_defaults() -> None:
     assert settings.visibility_timeout == 3600
     assert settings.sweep_interval == 60
     assert settings.sweep_lock_expiry == 120  # a worker killed mid-sweep delays recovery by 2 minutes, not kombu's 5
+    transport = build_celery(settings, "shop").conf.broker_transport_options
+    assert transport["unacked_mutex_expire"] == 120 and transport["visibility_timeout"] == 3600
 
 
 @pytest.mark.parametrize(

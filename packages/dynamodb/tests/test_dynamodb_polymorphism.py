@@ -217,7 +217,7 @@ def test_polymorphic_properties_of_a_persisted_model_come_back_as_their_subtypes
     assert owner.pets[1].walks[0].km == 5.0 and type(owner.pets[1].walks[0].km) is float
 
 
-def test_the_base_table_is_listed_and_created_once(zoo: ApiModels) -> None:
+def test_the_base_table_is_listed_once(zoo: ApiModels) -> None:
     tables = tables_of(zoo)
     assert sorted(table.model._name for table in tables) == ["Owner", "Pet"]
     assert zoo.Cat._table is zoo.Pet._table  # type: ignore[attr-defined]

@@ -398,7 +398,7 @@ def test_transaction_get_reads_several_models_at_once_in_order_with_none_for_mis
     assert transaction_get([]) == []
 
 
-def test_transaction_get_sees_a_transaction_whole(shop: ApiModels) -> None:
+def test_transaction_get_reads_what_a_committed_transaction_wrote(shop: ApiModels) -> None:
     shop.Counter(name="from", hits=10).save()
     shop.Counter(name="to", hits=0).save()
     with transaction() as tx:

@@ -216,12 +216,11 @@ def beat_summary(
     else:
         lines.append("beat: the broker is not Redis, so nothing stops a second beat: run exactly one for this service")
     for item in periodic:
-        when = item.schedule.next_run(now, settings.timezone)
         try:  # the state knows better: a run missed while beat was stopped is due now
             due, seconds = scheduler.schedule[item.name].is_due()
             when = now if due else now + timedelta(seconds=seconds)
         except Exception:  # no scheduler or no state for the entry: the schedule alone
-            pass
+            when = item.schedule.next_run(now, settings.timezone)
         lines.append(f"beat: {item} (from {item.source}), next at {when.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}")
     if not periodic:
         lines.append("beat: no periodic task: declare them with @asynctask(every=...) or cron=..., or in async.schedule")

@@ -32,6 +32,7 @@ from pynamodb.expressions.operand import Path
 from macaron.errors import ModelValidationError
 from macaron.models import Model, PolymorphicModel, to_wire
 from macaron.schemas import Checker, escape
+from macaron.spec import DISPATCH
 from macaron_dynamodb.codec import REF_PREFIX, AttributeValue, DecoderFactory, EncodeError, encode
 
 if TYPE_CHECKING:
@@ -136,12 +137,11 @@ class NumberRule:
 class ListRule:
     """What ``append`` needs to know of a list property, read once."""
 
-    __slots__ = ("items", "most", "unique")
+    __slots__ = ("items", "most")
 
     def __init__(self, schema: dict[str, Any], items: Checker) -> None:
         most = schema.get("maxItems")
         self.most: int | None = most if isinstance(most, int) and not isinstance(most, bool) else None
-        self.unique = schema.get("uniqueItems") is True
         self.items = items
 
 
@@ -224,7 +224,7 @@ class Rules:
             return {str(t) for t in types if t != "null"}
         if isinstance(types, str):
             return {types}
-        if "properties" in schema or "allOf" in schema or "x-dispatch" in schema:
+        if "properties" in schema or "allOf" in schema or DISPATCH in schema:
             return {"object"}
         return set()
 
