@@ -25,7 +25,7 @@ from macaron.errors import HTTP_ERRORS, BadResponse, HTTPError, MacaronException
 from macaron.models import ApiModels, apis
 from macaron.plugins import MacaronPluginManager
 from macaron.plugins import pm as default_pm
-from macaron.schemas import ModelFactory, close_objects
+from macaron.schemas import ModelFactory, close_objects, read_only_setting
 from macaron.spec import Api, Operation, SpecError
 
 log = logging.getLogger("macaron")
@@ -173,6 +173,8 @@ def load_apis(service: Service, pm: MacaronPluginManager) -> None:
             raise SpecError(file, "/", "no plugin can load this spec (the built-in loaders read Swagger 2.0, 'swagger: \"2.0\"', and OpenAPI 3.0/3.1, 'openapi: 3.0.3')")
         if api.name in service.apis:
             raise SpecError(file, "/", f"an API named '{api.name}' is already loaded from {service.apis[api.name].file}")
+        # An engine setting, not a format's: set here, so an API from any load_spec plugin follows it.
+        api.read_only_in_requests = read_only_setting(service.config)
         if reject_unknown:
             close_objects(api.definitions, _operation_schemas(api))
         service.apis[api.name] = api

@@ -33,11 +33,11 @@ from werkzeug.datastructures import MultiDict
 
 from macaron import context
 from macaron.config import Config, ConfigError
-from macaron.endpoint import _MISSING, ParameterReader, _media_matches, _raw_value, request_schema
+from macaron.endpoint import _MISSING, ParameterReader, _media_matches, _raw_value, raw_body_checkers, request_schema
 from macaron.errors import MacaronException, error_class
 from macaron.models import ApiModels, apis, to_wire
-from macaron.schemas import Checker, ModelFactory, close_objects, escape, response_variant
-from macaron.spec import Api, Operation, Parameter, SpecError, python_name, status_range
+from macaron.schemas import Checker, ModelFactory, close_objects, escape, read_only_setting, response_variant
+from macaron.spec import Api, Operation, Parameter, SpecError, python_name, response_key
 from macaron.styles import PROPERTIES, MalformedParameter, TextWriter, Unsendable, members, quoted, resolved
 
 if TYPE_CHECKING:
@@ -249,7 +249,7 @@ class OperationClient:
             for status, response in operation.responses.items()
         }
         # A body that may be text or bytes: each declared type, checked as the server checks it.
-        self.raw_bodies = [(raw, Checker(raw.schema, definitions, "/body") if raw.text else None) for raw in (self.body.raw_bodies if self.body else [])]
+        self.raw_bodies = raw_body_checkers(self.body.raw_bodies, definitions) if self.body else []
         self.forward_auth = bool(operation.security) or "macaron.auth.add_auth" in _as_list(operation.extensions.get("x-decorate-request"))
 
     def __repr__(self) -> str:
@@ -290,7 +290,7 @@ class OperationClient:
 
     def _raw_body(self, body: Any, content_type: str | None) -> tuple[bytes, str]:
         """A body sent as text or bytes: its bytes and Content-Type (``_content_type``, else the first type declared)."""
-        declared = [raw.media_type for raw, _ in self.raw_bodies]
+        declared = [raw.media_type for raw in self.body.raw_bodies]  # type: ignore[union-attr]  # as the spec orders them
         wanted = (content_type or declared[0]).split(";", 1)[0].strip().lower()
         if wanted == "*/*":
             wanted = "application/octet-stream"
@@ -374,7 +374,8 @@ class OperationClient:
             data = orjson.loads(content) if content else None
         except orjson.JSONDecodeError:
             raise BadRemoteResponse(f"{self.name}: {url} answered {status} with a body that is not JSON") from None
-        entry = self.responses.get(status) or self.responses.get(status_range(status)) or self.responses.get("default")
+        key = response_key(self.responses, status)
+        entry = None if key is None else self.responses[key]
         if 200 <= status < 300:
             if entry is None:
                 raise BadRemoteResponse(f"{self.name}: {url} answered status {status}, which the spec does not declare")
@@ -546,6 +547,7 @@ def build_clients(
             if loaded is None:
                 raise SpecError(file, "/", "no plugin can load this spec")
             api = loaded
+            api.read_only_in_requests = read_only_setting(config)  # as when served
             if config.get("reject_unknown_fields", True):
                 from macaron.app import _operation_schemas
 

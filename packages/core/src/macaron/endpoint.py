@@ -28,7 +28,7 @@ from macaron.errors import (
 from macaron.models import Model, _identity, copy_wire, to_wire
 from macaron.reporting import STREAMED_KEY
 from macaron.schemas import Checker, ModelFactory, escape, request_variant, response_variant
-from macaron.spec import Operation, Parameter, RawBody, schema_shape, status_range
+from macaron.spec import Operation, Parameter, RawBody, response_key, schema_shape
 from macaron.styles import (
     DEEP,
     PROPERTIES,
@@ -246,6 +246,15 @@ def _raw_value(raw: RawBody, checker: Checker | None, data: bytes, charset: str)
     return text, (checker.problems(text) if checker is not None else [])
 
 
+def raw_body_checkers(raw_bodies: list[RawBody], definitions: dict[str, Any]) -> list[tuple[RawBody, Checker | None]]:
+    """A text or bytes body's declared types, each with the checker of its text (None for bytes), the server's and the client's.
+
+    Exact types first, then ``type/*``, then ``*/*``: the most precise declaration decides how a body is read.
+    """
+    ordered = sorted(raw_bodies, key=lambda raw: (raw.media_type == "*/*", raw.media_type.endswith("/*")))
+    return [(raw, Checker(raw.schema, definitions, "/body") if raw.text else None) for raw in ordered]
+
+
 class Endpoint:
     """The Flask view of one operation."""
 
@@ -308,9 +317,7 @@ class Endpoint:
 
     def _setup_raw_bodies(self, body: Parameter, definitions: dict[str, Any]) -> None:
         """A body that may come as text or bytes: read, checked and passed on by these (JSON bodies keep the plain path)."""
-        # Exact types first, then type/*, then */*: the most precise declaration decides how a body is read.
-        ordered = sorted(body.raw_bodies, key=lambda raw: (raw.media_type == "*/*", raw.media_type.endswith("/*")))
-        self.raw_bodies = [(raw, Checker(raw.schema, definitions, "/body") if raw.text else None) for raw in ordered]
+        self.raw_bodies = raw_body_checkers(body.raw_bodies, definitions)
         self.body_types = ([JSON_MIME] if body.json_body else []) + [raw.media_type for raw in body.raw_bodies]
         self._read_body = self._read_any_body  # type: ignore[method-assign]
         check_values = self.check_request
@@ -567,14 +574,13 @@ class Endpoint:
         if not self.produces_json and isinstance(data, (str, bytes)):
             return Response(data, status=status, mimetype=self.produces, headers=headers)
         checkers = self.response_checkers
-        if status in checkers:
+        if status in checkers:  # the common case, without a call
             checker = checkers[status]
-        elif isinstance(status, int) and status_range(status) in checkers:
-            checker = checkers[status_range(status)]
-        elif "default" in checkers:
-            checker = checkers["default"]
         else:
-            raise BadResponse(f"{self.operation.name} returned status {status}, which its spec does not declare")
+            key = response_key(checkers, status)
+            if key is None:
+                raise BadResponse(f"{self.operation.name} returned status {status}, which its spec does not declare")
+            checker = checkers[key]
         if checker is None:
             if data is not None:
                 raise BadResponse(f"{self.operation.name} returned a body for status {status}, for which its spec declares none")

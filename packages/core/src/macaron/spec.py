@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import keyword
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,15 @@ class Parameter:
 def status_range(status: int) -> str:
     """The response range (OpenAPI 3) a status falls in: 404 -> ``4XX``. An exact status wins over it, it over ``default``."""
     return f"{status // 100}XX"
+
+
+def response_key(declared: Container[int | str], status: int | str) -> int | str | None:
+    """Which of the declared responses a status answers to: itself, else its range, else ``default`` (None: none)."""
+    if status in declared:
+        return status
+    if isinstance(status, int) and status_range(status) in declared:
+        return status_range(status)
+    return "default" if "default" in declared else None
 
 
 @dataclass

@@ -43,7 +43,6 @@ from macaron.builtins.swagger2 import (
 )
 from macaron.config import Config
 from macaron.hookspecs import hookimpl
-from macaron.schemas import read_only_setting
 from macaron.spec import DRAFT4, DRAFT2020, Api, Definitions, Parameter, Response, SpecError, python_name, schema_shape
 from macaron.styles import STYLES
 
@@ -65,9 +64,7 @@ def load_spec(path: Path, config: Config) -> Api | None:
     declared = str(document.get("openapi", ""))
     for version, pattern in VERSIONS.items():
         if pattern.match(declared):
-            api = OpenApi3Loader(path, document, version).load()
-            api.read_only_in_requests = read_only_setting(config)
-            return api
+            return OpenApi3Loader(path, document, version).load()
     return None
 
 
@@ -327,8 +324,8 @@ class OpenApi3Loader(Swagger2Loader):
     def _inline(self, schema: dict[str, Any]) -> dict[str, Any]:
         """A parameter's schema with a top reference replaced by its definition: readers coerce by ``type``."""
         ref = schema.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/definitions/"):
-            return dict(self.definitions.get(ref[len("#/definitions/") :], schema))
+        if isinstance(ref, str) and ref.startswith(REF_PREFIX):
+            return dict(self.definitions.get(ref[len(REF_PREFIX) :], schema))
         return schema
 
     # -- parameters ------------------------------------------------------------

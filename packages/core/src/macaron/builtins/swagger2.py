@@ -23,7 +23,7 @@ import yaml
 from macaron.config import Config
 from macaron.hookspecs import hookimpl
 from macaron.models import copy_wire
-from macaron.schemas import compile_schema, dispatch_schema, read_only_setting
+from macaron.schemas import compile_schema, dispatch_schema
 from macaron.spec import DRAFT4, POLYMORPHIC_SUFFIX, Api, Definitions, Operation, Parameter, RawBody, Response, SpecError, python_name
 
 # libyaml's loader parses large specs about ten times faster than the pure Python one.
@@ -73,9 +73,7 @@ def load_spec(path: Path, config: Config) -> Api | None:
     document = read_document(path)
     if not isinstance(document, dict) or str(document.get("swagger")) != "2.0":
         return None
-    api = Swagger2Loader(path, document).load()
-    api.read_only_in_requests = read_only_setting(config)
-    return api
+    return Swagger2Loader(path, document).load()
 
 
 def read_document(path: Path) -> Any:
