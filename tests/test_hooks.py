@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -442,12 +443,16 @@ def test_hook_on_deploy(manager: MacaronPluginManager, services: Services) -> No
     assert result.exit_code == 0, result.output
     assert result.output == "target: toy-eu\nurl: https://toy-eu.example/hooked\n"
     assert toy.deploys == [
-        {"target": "toy-eu", "service_path": root.resolve(), "name": "hooked", "env": "staging", "dry_run": True, "version": "3.1.0"}
+        {
+            "target": "toy-eu", "service_path": root.resolve(), "name": "hooked", "env": "staging",
+            "dry_run": True, "version": "3.1.0", "json": False, "rehearse": False,
+        }
     ]
     result = runner.invoke(cli, ["deploy", "toy", str(root), "--version", "4.0.0"])
     assert result.exit_code == 0, result.output
     assert toy.deploys[-1] | {"service_path": None} == {
-        "target": "toy", "service_path": None, "name": "hooked", "env": None, "dry_run": False, "version": "4.0.0"
+        "target": "toy", "service_path": None, "name": "hooked", "env": None, "dry_run": False, "version": "4.0.0",
+        "json": False, "rehearse": False,
     }
 
     (root / "macaron.yaml").write_text(yaml.safe_dump({"name": "hooked", "fail_deploy": True}))
@@ -463,3 +468,47 @@ def test_hook_on_deploy(manager: MacaronPluginManager, services: Services) -> No
     manager.register_plugin(Claims(), name="claims")
     unhandled = runner.invoke(cli, ["deploy", "nowhere", str(root)])
     assert unhandled.exit_code == 1 and "did not deploy to it (on_deploy returned None)" in unhandled.output
+
+
+def test_hook_deploy_options(manager: MacaronPluginManager, services: Services) -> None:
+    toy = Toy()
+
+    class ToyOptions:
+        @hookimpl
+        def deploy_options(self, target: str) -> list[click.Parameter] | None:
+            if target != "toy":
+                return None
+            return [
+                click.Option(["--rollback"], is_flag=False, flag_value="previous", default=None, help="Put a version live again."),
+                click.Option(["--keep"], type=int, default=2, help="Versions to keep."),
+            ]
+
+    manager.register_plugin(toy, name="toy-plugin")
+    manager.register_plugin(ToyOptions(), name="toy-options")
+    root = services.write({"hooked.yaml": SWAGGER}, HANDLERS, config={"version": "3.1.0"})
+    runner = CliRunner()
+
+    helped = runner.invoke(cli, ["deploy", "toy", "--help"])
+    assert helped.exit_code == 0 and "--rollback" in helped.output and "--keep" in helped.output and "--rehearse" in helped.output
+    assert "--rollback" not in runner.invoke(cli, ["deploy", "toy-eu", "--help"]).output
+
+    result = runner.invoke(cli, ["deploy", "toy", str(root), "--rollback", "--keep", "5", "--rehearse", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"target": "toy", "url": "https://toy.example/hooked"}
+    assert {key: toy.deploys[-1][key] for key in ("rollback", "keep", "rehearse", "json")} == {
+        "rollback": "previous", "keep": 5, "rehearse": True, "json": True,
+    }
+    runner.invoke(cli, ["deploy", "toy", str(root), "--rollback", "2.9.0"])
+    assert toy.deploys[-1]["rollback"] == "2.9.0" and toy.deploys[-1]["keep"] == 2
+
+    bad = runner.invoke(cli, ["deploy", "toy", str(root), "--keep", "many"])
+    assert bad.exit_code == 2 and "'many' is not a valid integer" in bad.output and len(toy.deploys) == 2
+
+    class Clash:
+        @hookimpl
+        def deploy_options(self, target: str) -> list[click.Parameter]:
+            return [click.Option(["--dry-run"], is_flag=True)]
+
+    manager.register_plugin(Clash(), name="clash")
+    clash = runner.invoke(cli, ["deploy", "toy", str(root)])
+    assert clash.exit_code == 1 and "option 'dry_run' is defined twice" in clash.output and len(toy.deploys) == 2

@@ -205,52 +205,118 @@ def deploy_targets(manager: MacaronPluginManager) -> dict[str, str]:
     return owners
 
 
-@cli.command()
-@click.argument("target", required=False)
-@SERVICE_PATH
-@ENV_OPTION
-@click.option("--dry-run", is_flag=True, help="Check the service and show what would be deployed; change nothing.")
-@click.option("--version", "version", default=None, help="Version to deploy (default: MACARON_VERSION, else 'version' in macaron.yaml).")
-@click.option("--list", "list_targets", is_flag=True, help="List the deploy targets of the installed plugins.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary (or the list) as JSON.")
-def deploy(target: str | None, path: Path, env: str | None, dry_run: bool, version: str | None, list_targets: bool, as_json: bool) -> None:
-    """Deploy the service in PATH to TARGET, a deploy target of an installed plugin.
+# Options every deploy target takes; a plugin adds its own through the deploy_options hook.
+COMMON_DEPLOY_OPTIONS = ("env", "dry_run", "version", "json", "rehearse")
 
-    The service is checked first, as by 'macaron validate'. Without TARGET, or
-    with --list, list the targets.
-    """
-    manager = pm()
-    targets = deploy_targets(manager)
-    if list_targets or target is None:
-        rows: list[dict[str, str]] = []
-        for name, plugin in sorted(targets.items()):
-            origin = manager.origins.get(plugin)
-            rows.append({"target": name, "plugin": plugin, "distribution": (origin.distribution if origin else None) or "-"})
+
+def _target_options(manager: MacaronPluginManager, target: str, plugin: str) -> list[click.Parameter]:
+    params: list[click.Parameter] = []
+    for answer in manager.hook.deploy_options(target=target):
+        if answer is None:
+            continue
+        if not isinstance(answer, (list, tuple)) or not all(isinstance(param, click.Parameter) for param in answer):
+            raise click.ClickException(f"plugin '{plugin}': deploy_options must return a list of click options, not {answer!r}")
+        params.extend(answer)
+    names = [param.name for param in params]
+    for name in names:
+        if name in COMMON_DEPLOY_OPTIONS or name == "path" or names.count(name) > 1:
+            raise click.ClickException(f"deploy target '{target}': option '{name}' is defined twice (by plugin '{plugin}' or by macaron itself)")
+    return params
+
+
+def _deploy_command(manager: MacaronPluginManager, target: str, plugin: str) -> click.Command:
+    def run(path: Path, env: str | None, dry_run: bool, version: str | None, as_json: bool, rehearse: bool, **extra: Any) -> None:
+        service = _load(path, env).extensions["macaron"]
+        options: dict[str, Any] = {
+            "env": env,
+            "dry_run": dry_run,
+            "version": version or service.version,
+            "json": as_json,
+            "rehearse": rehearse,
+            **extra,
+        }
+        try:
+            summary = manager.hook.on_deploy(target=target, service_path=service.root, config=service.config, options=options)
+        except click.ClickException:
+            raise
+        except Exception as exc:  # a failed deploy is reported in one line, not a traceback
+            raise click.ClickException(f"deploy to '{target}' (plugin '{plugin}') failed: {type(exc).__name__}: {exc}") from exc
+        if summary is None:
+            raise click.ClickException(f"plugin '{plugin}' names deploy target '{target}' but did not deploy to it (on_deploy returned None)")
         if as_json:
-            click.echo(json.dumps(rows, indent=2))
-        elif not rows:
-            click.echo("No deploy target installed: deploy plugins (macaron-aws, macaron-gke...) add them.")
-        else:
-            click.echo(_table([list(row.values()) for row in rows], ["target", "plugin", "distribution"]))
+            click.echo(json.dumps(summary, indent=2, default=str))
+            return
+        for key, value in summary.items():
+            click.echo(f"{key}: {value}")
+
+    origin = manager.origins.get(plugin)
+    by = (origin.distribution if origin else None) or plugin
+    command = click.Command(
+        target,
+        callback=run,
+        help=f"Deploy the service in PATH to {target} (plugin {by}). The service is checked first, as by 'macaron validate'.",
+        short_help=f"Deploy to {target} (plugin {by}).",
+        params=[
+            click.Argument(["path"], default=".", type=click.Path(exists=True, file_okay=False, path_type=Path)),
+            click.Option(["--env"], default=None, envvar="MACARON_ENV", help="Config overlay to use: macaron.<env>.yaml."),
+            click.Option(["--dry-run"], is_flag=True, help="Check the service and show what would be deployed; change nothing."),
+            click.Option(
+                ["--version", "version"], default=None, help="Version to deploy (default: MACARON_VERSION, else 'version' in macaron.yaml)."
+            ),
+            click.Option(["--json", "as_json"], is_flag=True, help="Print the summary as JSON."),
+            click.Option(["--rehearse"], is_flag=True, help="Run the whole pipeline against local stand-ins the plugin starts; touch no cloud."),
+            *_target_options(manager, target, plugin),
+        ],
+    )
+    return command
+
+
+class DeployGroup(click.Group):
+    """One subcommand per deploy target of the installed plugins, built when asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(deploy_targets(pm()))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        manager = pm()
+        targets = deploy_targets(manager)
+        if cmd_name not in targets:
+            return None
+        return _deploy_command(manager, cmd_name, targets[cmd_name])
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else None
+        command = self.get_command(ctx, name) if name is not None else None
+        if command is None:
+            known = ", ".join(self.list_commands(ctx)) or "none is installed"
+            raise click.ClickException(f"unknown deploy target '{name}' (known targets: {known}); see 'macaron deploy --list'")
+        return name, command, args[1:]
+
+
+@cli.group(cls=DeployGroup, invoke_without_command=True)
+@click.option("--list", "list_targets", is_flag=True, help="List the deploy targets of the installed plugins.")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@click.pass_context
+def deploy(ctx: click.Context, list_targets: bool, as_json: bool) -> None:
+    """Deploy a service to a target of an installed plugin: macaron deploy TARGET [PATH] [OPTIONS].
+
+    Without TARGET, or with --list, list the targets. 'macaron deploy TARGET --help'
+    shows the options of that target, its plugin's included.
+    """
+    if ctx.invoked_subcommand is not None and not list_targets:
         return
-    if target not in targets:
-        known = ", ".join(sorted(targets)) or "none is installed"
-        raise click.ClickException(f"unknown deploy target '{target}' (known targets: {known}); see 'macaron deploy --list'")
-    service = _load(path, env).extensions["macaron"]
-    options: dict[str, Any] = {"env": env, "dry_run": dry_run, "version": version or service.version}
-    try:
-        summary = manager.hook.on_deploy(target=target, service_path=service.root, config=service.config, options=options)
-    except click.ClickException:
-        raise
-    except Exception as exc:  # a failed deploy is reported in one line, not a traceback
-        raise click.ClickException(f"deploy to '{target}' (plugin '{targets[target]}') failed: {type(exc).__name__}: {exc}") from exc
-    if summary is None:
-        raise click.ClickException(f"plugin '{targets[target]}' names deploy target '{target}' but did not deploy to it (on_deploy returned None)")
+    manager = pm()
+    rows: list[dict[str, str]] = []
+    for name, plugin in sorted(deploy_targets(manager).items()):
+        origin = manager.origins.get(plugin)
+        rows.append({"target": name, "plugin": plugin, "distribution": (origin.distribution if origin else None) or "-"})
     if as_json:
-        click.echo(json.dumps(summary, indent=2, default=str))
-        return
-    for key, value in summary.items():
-        click.echo(f"{key}: {value}")
+        click.echo(json.dumps(rows, indent=2))
+    elif not rows:
+        click.echo("No deploy target installed: deploy plugins (macaron-aws, macaron-gke...) add them.")
+    else:
+        click.echo(_table([list(row.values()) for row in rows], ["target", "plugin", "distribution"]))
+    ctx.exit(0)
 
 
 def main() -> None:

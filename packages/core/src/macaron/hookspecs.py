@@ -167,15 +167,31 @@ def register_deploy_targets() -> list[str] | None:
     """
 
 
+@hookspec
+def deploy_options(target: str) -> list[click.Parameter] | None:
+    """Add command-line options to ``macaron deploy TARGET``.
+
+    Called when ``macaron deploy TARGET`` is built, for the one target the user
+    named. The plugin that owns ``target`` returns a list of ``click.Option``
+    (``--rollback``, ``--canary``...); others return None. Each value reaches
+    :func:`on_deploy` in ``options`` under the option's parameter name. An
+    option named like a common one (``env``, ``dry_run``, ``version``,
+    ``json``, ``rehearse``) or defined twice is an error.
+    """
+
+
 @hookspec(firstresult=True)
 def on_deploy(target: str, service_path: Path, config: Config, options: dict[str, Any]) -> dict[str, Any] | None:
     """Deploy a service to one target.
 
     Called by ``macaron deploy TARGET [PATH]``. ``target`` is the name the user
     gave, ``service_path`` the service folder, ``config`` its configuration and
-    ``options`` the deploy options shared by every target: ``env`` (the
-    overlay, or None), ``dry_run`` (check and report, change nothing) and
-    ``version`` (the version to deploy).
+    ``options`` the deploy options: those shared by every target, ``env`` (the
+    overlay, or None), ``dry_run`` (check and report, change nothing),
+    ``version`` (the version to deploy), ``json`` (the user asked for JSON:
+    write nothing else to stdout) and ``rehearse`` (run the whole pipeline
+    against local stand-ins the plugin starts itself; raise if the target
+    cannot rehearse), then those the plugin added with :func:`deploy_options`.
 
     firstresult: the plugin that owns ``target`` deploys and returns a summary
     dict (at least ``{"target": ..., "url": ...}``); others return None. A deploy
