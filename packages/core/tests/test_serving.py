@@ -102,6 +102,26 @@ def test_macaron_serve(args: tuple[str, ...]) -> None:
         stop_process(process)
 
 
+def gunicorn_workers(master: int) -> set[int]:
+    return {int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()}
+
+
+@pytest.mark.parametrize("max_requests", [0, 5], ids=["no-recycling", "recycled"])
+def test_macaron_serve_prod_recycles_a_worker_only_when_asked(max_requests: int) -> None:
+    process, url = serve("--prod", "--workers", "1", "--threads", "1", "--max-requests", str(max_requests))
+    try:
+        wait_for_http(url + "/ping", process=process)
+        before = gunicorn_workers(process.pid)
+        for _ in range(12):
+            assert requests.get(url + "/v1/hello/Bo", timeout=5).status_code == 200
+        deadline = time.monotonic() + 10
+        while max_requests and gunicorn_workers(process.pid) in (before, set()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (gunicorn_workers(process.pid) == before) == (max_requests == 0)
+    finally:
+        stop_process(process)
+
+
 def test_macaron_validate(tmp_path: Path) -> None:
     result = run_macaron("validate", str(HELLOWORLD))
     assert result.returncode == 0, result.stderr

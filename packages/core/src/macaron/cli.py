@@ -72,13 +72,27 @@ def _load(path: Path, env: str | None) -> Any:
 @click.option("--port", default=8080, envvar="PORT", show_default=True, type=int)
 @click.option("--debug", is_flag=True, help="Debugger, and reload on changes to code, specs or config (development only).")
 @click.option("--prod", is_flag=True, help="Serve under gunicorn, as in production.")
-@click.option("--workers", default=None, type=int, help="gunicorn workers (with --prod; default: 2 x cores + 1).")
-def serve(path: Path, env: str | None, host: str, port: int, debug: bool, prod: bool, workers: int | None) -> None:
+@click.option("--workers", default=None, type=click.IntRange(min=1), help="gunicorn workers (with --prod; default: 2 x cores + 1).")
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(min=1), help="Threads per gunicorn worker (with --prod).")
+@click.option("--timeout", default=30, show_default=True, type=click.IntRange(min=1), help="Seconds a request may take before its worker is replaced (with --prod).")
+@click.option("--max-requests", default=0, show_default=True, type=click.IntRange(min=0), help="Recycle a worker after this many requests; 0 never (with --prod).")
+def serve(
+    path: Path,
+    env: str | None,
+    host: str,
+    port: int,
+    debug: bool,
+    prod: bool,
+    workers: int | None,
+    threads: int,
+    timeout: int,
+    max_requests: int,
+) -> None:
     """Serve the service in PATH (default: the current folder)."""
     if prod:
         from macaron.server import serve_gunicorn
 
-        serve_gunicorn(path, env, host, port, workers)
+        serve_gunicorn(path, env, host, port, workers, threads, timeout, max_requests)
         return
     from macaron.app import StartupError
     from macaron.config import ConfigError

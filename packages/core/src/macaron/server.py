@@ -30,16 +30,21 @@ class MacaronGunicorn(BaseApplication):  # type: ignore[misc]
         return create_app(self.path, self.env)
 
 
-def gunicorn_options(host: str, port: int, workers: int | None) -> dict[str, Any]:
-    """Defaults that suit a JSON API: threads for I/O waits, recycled workers, quiet logs on stdout."""
+def gunicorn_options(
+    host: str, port: int, workers: int | None, threads: int = 4, timeout: int = 30, max_requests: int = 0
+) -> dict[str, Any]:
+    """Defaults that suit a JSON API: threads for I/O waits, quiet logs on stdout.
+
+    Recycling is off by default: at 5,000 requests a worker was restarted every few seconds under load,
+    re-importing the service each time, which cost most of gunicorn's throughput (issue 20)."""
     return {
         "bind": f"{host}:{port}",
         "workers": workers or multiprocessing.cpu_count() * 2 + 1,
         "worker_class": "gthread",
-        "threads": 4,
-        "max_requests": 5000,
-        "max_requests_jitter": 500,
-        "timeout": 30,
+        "threads": threads,
+        "max_requests": max_requests,
+        "max_requests_jitter": max_requests // 10,
+        "timeout": timeout,
         "graceful_timeout": 20,
         "keepalive": 5,
         "preload_app": True,  # a broken spec stops the master at once, and workers share the loaded app
@@ -49,8 +54,17 @@ def gunicorn_options(host: str, port: int, workers: int | None) -> dict[str, Any
     }
 
 
-def serve_gunicorn(path: Path, env: str | None, host: str, port: int, workers: int | None) -> None:
-    MacaronGunicorn(path, env, gunicorn_options(host, port, workers)).run()
+def serve_gunicorn(
+    path: Path,
+    env: str | None,
+    host: str,
+    port: int,
+    workers: int | None,
+    threads: int = 4,
+    timeout: int = 30,
+    max_requests: int = 0,
+) -> None:
+    MacaronGunicorn(path, env, gunicorn_options(host, port, workers, threads, timeout, max_requests)).run()
 
 
 # -- development ------------------------------------------------------------------------
