@@ -36,7 +36,7 @@ def gunicorn_options(
     """Defaults that suit a JSON API: threads for I/O waits, quiet logs on stdout.
 
     Recycling is off by default: at 5,000 requests a worker was restarted every few seconds under load,
-    re-importing the service each time, which cost most of gunicorn's throughput (issue 20)."""
+    each time with a cold worker, which cost most of gunicorn's throughput (issue 20)."""
     return {
         "bind": f"{host}:{port}",
         "workers": workers or multiprocessing.cpu_count() * 2 + 1,
