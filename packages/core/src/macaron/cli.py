@@ -164,6 +164,28 @@ def new(name: str, parent: Path) -> None:
     click.echo(f"  test it:   cd {root} && pytest")
 
 
+@cli.command()
+@SERVICE_PATH
+@click.option("--dry-run", is_flag=True, help="Print the diff and what needs a decision; change nothing.")
+def migrate(path: Path, dry_run: bool) -> None:
+    """Move the PyMacaron (1.x or 2.x) service in PATH to macaron, in place. See docs/migrating.md."""
+    from macaron.migrate import MigrateError, run
+
+    root = path.resolve()
+    try:
+        result, diff = run(root, dry_run)
+    except MigrateError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if dry_run and diff:
+        click.echo(diff, nl=False)
+    if result.empty:
+        click.echo("nothing to migrate: no PyMacaron code, config or generated files left")
+    elif not dry_run:
+        click.echo(f"migrated: {len(result.writes)} file(s) rewritten, {len(result.renames)} renamed, {len(result.deletes)} deleted; review with 'git diff'")
+    for note in result.notes:
+        click.echo(f"to do: {note.render(root)}", err=True)
+
+
 def deploy_targets(manager: MacaronPluginManager) -> dict[str, str]:
     """Every deploy target the plugins name, with the name of the plugin that owns it."""
     owners: dict[str, str] = {}

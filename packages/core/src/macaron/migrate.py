@@ -1,0 +1,309 @@
+"""``macaron migrate``: move a PyMacaron (1.x or 2.x) service to macaron.
+
+Code is rewritten with libcst (imported lazily, so the rest of the CLI stays light) so comments and formatting
+survive. What cannot be converted mechanically is reported with file, line and the section of docs/migrating.md to
+read; nothing that was not converted is deleted. Running it twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import difflib
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DOC = "docs/migrating.md"
+
+# PyMacaron module -> macaron module, for `from X import ...` and `import X`.
+MODULES = {
+    "pymacaron.auth": "macaron.auth",
+    "pymacaron.exceptions": "macaron.errors",
+    "pymacaron.config": "macaron.config",
+    "pymacaron.log": "macaron.log",
+    "pymacaron.crash": "macaron.reporting",
+    "pymacaron.model": "macaron",
+    "pymacaron.models": "macaron",
+    "pymacaron_async": "macaron_async",
+    "pymacaron_dynamodb": "macaron_dynamodb",
+}
+# Names that changed as well as their module.
+NAMES = {"PyMacaronException": "MacaronException", "PymacaronBaseModel": "Model"}
+# Spec values (x-decorate-server, x-decorate-request, error handlers) naming PyMacaron callables.
+SPEC_VALUES = {
+    "pymacaron.auth.requires_auth": "macaron.auth.requires_auth",
+    "pymacaron.auth.optional_auth": "macaron.auth.optional_auth",
+    "pymacaron.auth.add_auth": "macaron.auth.add_auth",
+    "pymacaron_core.auth.add_auth": "macaron.auth.add_auth",
+}
+DEPLOY_PREFIXES = ("docker_repo", "docker_", "aws_", "gcp_", "deploy_target")
+
+
+class MigrateError(Exception):
+    """A service that cannot be migrated at all (dirty tree, not a PyMacaron service)."""
+
+
+@dataclass
+class Note:
+    path: Path
+    line: int
+    what: str
+    section: str
+
+    def render(self, root: Path) -> str:
+        return f"{self.path.relative_to(root)}:{self.line}: {self.what} (see {DOC}#{self.section})"
+
+
+@dataclass
+class Plan:
+    root: Path
+    writes: dict[Path, str] = field(default_factory=dict)
+    renames: dict[Path, Path] = field(default_factory=dict)
+    deletes: list[Path] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.writes or self.renames or self.deletes)
+
+    def diff(self) -> str:
+        out: list[str] = []
+        rel = self.root
+        for old, new in self.renames.items():
+            out.append(f"rename {old.relative_to(rel)} -> {new.relative_to(rel)}\n")
+        for path in self.deletes:
+            out.append(f"delete {path.relative_to(rel)}\n")
+        for path, text in self.writes.items():
+            source = next((old for old, new in self.renames.items() if new == path), path)
+            before = source.read_text(encoding="utf-8") if source.exists() else ""
+            name = str(path.relative_to(rel))
+            out.extend(difflib.unified_diff(before.splitlines(True), text.splitlines(True), f"a/{name}", f"b/{name}"))
+        return "".join(out)
+
+    def apply(self) -> None:
+        for old, new in self.renames.items():
+            old.rename(new)
+        for path, text in self.writes.items():
+            path.write_text(text, encoding="utf-8")
+        for path in self.deletes:
+            path.unlink()
+
+
+def _exports(module: str) -> set[str] | None:
+    """Public names of a macaron module, or None when it is not installed here (then nothing is checked)."""
+    import importlib
+
+    try:
+        return set(dir(importlib.import_module(module)))
+    except ImportError:
+        return None
+
+
+def _dotted(node: Any) -> str:
+    import libcst as cst
+
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return ""
+
+
+def rewrite_python(path: Path, source: str, notes: list[Note]) -> str:
+    """Return ``source`` with PyMacaron imports and idioms moved to macaron; unconvertible uses go to ``notes``."""
+    import libcst as cst
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    class Rewriter(cst.CSTTransformer):
+        METADATA_DEPENDENCIES = (PositionProvider,)
+
+        def __init__(self) -> None:
+            self.renamed: dict[str, str] = {}
+
+        def _note(self, node: cst.CSTNode, what: str, section: str) -> None:
+            notes.append(Note(path, self.get_metadata(PositionProvider, node).start.line, what, section))
+
+        def leave_ImportFrom(self, original: cst.ImportFrom, updated: cst.ImportFrom) -> cst.BaseSmallStatement:
+            module = _dotted(updated.module) if updated.module else ""
+            if not (module.startswith("pymacaron") or module.startswith("pymacaron_")):
+                return updated
+            names = updated.names if not isinstance(updated.names, cst.ImportStar) else ()
+            if module in ("pymacaron", "pymacaron_core.swagger.apipool"):
+                kept = []
+                for alias in names:
+                    name = _dotted(alias.name)
+                    if name in ("apipool", "ApiPool"):
+                        self.renamed[name] = "apis"
+                        kept.append(alias.with_changes(name=cst.Name("apis"), asname=None))
+                    elif name in ("API", "letsgo"):
+                        self._note(original, f"'{name}' is gone: serve with 'macaron serve'", "server-py-and-letsgo")
+                    else:
+                        kept.append(alias)
+                        self._note(original, f"'from {module} import {name}' has no automatic equivalent", "imports")
+                if not kept:
+                    return cst.RemovalSentinel.REMOVE  # type: ignore[return-value]
+                if any(_dotted(a.name) != "apis" for a in kept):
+                    return updated
+                last = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                return updated.with_changes(module=cst.Name("macaron"), names=[*kept[:-1], last])
+            target = MODULES.get(module)
+            if module == "pymacaron.test" or module.startswith("pymacaron_unit"):
+                self._note(original, "PyMacaronTestCase: rewrite as pytest tests using macaron_unit's 'macaron_client' fixture", "tests")
+                return updated
+            if target is None:
+                self._note(original, f"module '{module}' has no macaron equivalent", "imports")
+                return updated
+            new_names = []
+            exports = _exports(target)
+            for alias in names:
+                name = _dotted(alias.name)
+                if exports is not None and NAMES.get(name, name) not in exports:
+                    self._note(original, f"'{name}' from '{module}' has no equivalent in '{target}'", "imports")
+                if name in NAMES:
+                    self.renamed[name] = NAMES[name]
+                    alias = alias.with_changes(name=cst.Name(NAMES[name]))
+                new_names.append(alias)
+            return updated.with_changes(module=cst.parse_expression(target), names=new_names or updated.names)
+
+        def leave_Import(self, original: cst.Import, updated: cst.Import) -> cst.Import:
+            for alias in updated.names:
+                name = _dotted(alias.name)
+                if name.startswith("pymacaron"):
+                    self._note(original, f"'import {name}': rewrite uses of it by hand", "imports")
+            return updated
+
+        def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.Name:
+            if updated.value in self.renamed:
+                return updated.with_changes(value=self.renamed[updated.value])
+            return updated
+
+        def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
+            # 1.x: ApiPool.<api>.model.<Model> -> apis.<api>.<Model>
+            inner = updated.value
+            if (
+                isinstance(inner, cst.Attribute)
+                and inner.attr.value == "model"
+                and isinstance(inner.value, cst.Attribute)
+                and _dotted(inner.value.value) == "apis"
+            ):
+                return updated.with_changes(value=inner.value)
+            if isinstance(inner, cst.Attribute) and inner.attr.value == "client" and _dotted(inner.value).startswith("apis."):
+                self._note(original, "ApiPool client call: use macaron's clients (apis.<api>.client)", "imports")
+            return updated
+
+    module = cst.parse_module(source)
+    return MetadataWrapper(module).visit(Rewriter()).code
+
+
+def _server_only_boots(source: str) -> bool:
+    """True when server.py does nothing but import, build API(...) and call letsgo/start."""
+    import libcst as cst
+
+    module = cst.parse_module(source)
+    for stmt in module.body:
+        code = module.code_for_node(stmt)
+        if isinstance(stmt, cst.SimpleStatementLine):
+            if all(isinstance(s, (cst.Import, cst.ImportFrom, cst.Expr, cst.Assign, cst.Pass)) for s in stmt.body):
+                if isinstance(stmt.body[0], (cst.Import, cst.ImportFrom)) or any(
+                    k in code for k in ("API(", "letsgo", "load_clients", "os.path", "app = ", "sys.path", "getLogger")
+                ):
+                    continue
+            return False
+        if isinstance(stmt, cst.FunctionDef) and stmt.name.value in ("start", "main"):
+            if all(k not in code for k in ("open(", "requests")):
+                continue
+            return False
+        if isinstance(stmt, cst.If) and "__main__" in module.code_for_node(stmt.test):
+            continue
+        return False
+    return "API(" in source
+
+
+def plan(root: Path) -> Plan:
+    result = Plan(root)
+    # Config: keep the content (macaron reads pym-config keys), move the names.
+    for old in sorted(root.glob("pym-config*.yaml")):
+        new = root / old.name.replace("pym-config", "macaron", 1)
+        if new.exists():
+            result.notes.append(Note(old, 1, f"both {old.name} and {new.name} exist; merge them by hand", "config"))
+            continue
+        result.renames[old] = new
+    for path in sorted({*root.glob("pym-config*.yaml"), *root.glob("macaron*.yaml")}):
+        shown = result.renames.get(path, path)
+        jwt_noted = False
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            key = line.split(":", 1)[0].strip()
+            if line[:1] not in (" ", "#") and key.startswith(DEPLOY_PREFIXES):
+                result.notes.append(Note(shown, number, f"deploy key '{key}': move it to the deploy plugin's 'deploy:' section", "deploy"))
+            if key.startswith("jwt_") and line[:1] != " " and not jwt_noted:
+                jwt_noted = True
+                what = "JWT settings: the issuer is now checked, the leeway is 10 s (PyMacaron: 300 s), the token cookie is off"
+                result.notes.append(Note(shown, number, what, "auth"))
+    # Specs: rewrite known callables, keep the rest.
+    apis_dir = root / "apis"
+    for spec in sorted([*apis_dir.glob("*.yaml"), *apis_dir.glob("*.yml")]) if apis_dir.is_dir() else []:
+        text = spec.read_text(encoding="utf-8")
+        new_text = text
+        for old_value, new_value in SPEC_VALUES.items():
+            new_text = new_text.replace(old_value, new_value)
+        for number, line in enumerate(new_text.splitlines(), 1):
+            if "pymacaron" in line:
+                result.notes.append(Note(spec, number, f"spec names PyMacaron: {line.strip()}", "specs"))
+        if new_text != text:
+            result.writes[spec] = new_text
+        # 2.x generated code: macaron generates nothing.
+        for generated in (apis_dir / f"{spec.stem}_app.py", apis_dir / f"{spec.stem}_models.py"):
+            if generated.exists():
+                result.deletes.append(generated)
+    server = root / "server.py"
+    skip = set(result.deletes)
+    if server.exists():
+        skip.add(server)  # removed whole or left for the user, never half-rewritten
+        if _server_only_boots(server.read_text(encoding="utf-8")):
+            result.deletes.append(server)
+            skip.add(server)
+        else:
+            result.notes.append(
+                Note(server, 1, "server.py does more than API(...)/letsgo: move that code, then delete it", "server-py-and-letsgo")
+            )
+    for path in sorted(root.rglob("*.py")):
+        if path in skip or any(part.startswith(".") or part in ("venv", "node_modules") for part in path.relative_to(root).parts):
+            continue
+        source = path.read_text(encoding="utf-8")
+        if "pymacaron" not in source and "ApiPool" not in source:
+            continue
+        try:
+            new_source = rewrite_python(path, source, result.notes)
+        except Exception as exc:  # libcst.ParserSyntaxError: report, keep the file as is
+            result.notes.append(
+                Note(path, getattr(exc, "raw_line", 1), f"not valid Python, left unchanged: {str(exc).splitlines()[0]}", "imports")
+            )
+            continue
+        if new_source != source:
+            result.writes[path] = new_source
+    return result
+
+
+def check_clean(root: Path) -> None:
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "."], cwd=root, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        return
+    if out.returncode != 0:
+        return  # not a git checkout: nothing to protect a diff against
+    if out.stdout.strip():
+        raise MigrateError(f"{root}: the git tree has uncommitted changes; commit or stash them so the migration diff is reviewable")
+
+
+def run(root: Path, dry_run: bool) -> tuple[Plan, str]:
+    try:
+        import libcst  # noqa: F401
+    except ImportError as exc:
+        raise MigrateError("macaron migrate needs libcst: pip install 'macaron-core[migrate]'") from exc
+    if not dry_run:
+        check_clean(root)
+    result = plan(root)
+    diff = result.diff()
+    if not dry_run:
+        result.apply()
+    return result, diff
