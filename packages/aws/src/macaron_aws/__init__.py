@@ -1,0 +1,1 @@
+"""macaron-aws: Elastic Beanstalk for macaron services."""
