@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from macaron import __version__
 from macaron.plugins import MacaronPluginManager, PluginLoadError, pm
+
+if TYPE_CHECKING:
+    from macaron.app import Service
 
 SERVICE_PATH = click.argument("path", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
 ENV_OPTION = click.option("--env", default=None, envvar="MACARON_ENV", help="Config overlay to use: macaron.<env>.yaml.")
@@ -54,15 +57,27 @@ def plugins_list(as_json: bool) -> None:
     click.echo(_table(rows, ["plugin", "distribution", "module", "hooks"]))
 
 
-def _load(path: Path, env: str | None) -> Any:
-    from macaron.app import StartupError, create_app
-    from macaron.config import ConfigError
-    from macaron.spec import SpecError
+def load_for_command(path: Path, env: str | None, *, bind: bool = True) -> Service:
+    """The service in ``path`` for a command: loaded, and bound to its app unless ``bind`` is false.
+
+    ``bind=False`` stops after :func:`macaron.app.load_service` (no handler imported). A
+    start-up problem becomes a one-line ClickException. Plugin commands use this too.
+    """
+    from macaron.app import bind_service, load_service
+    from macaron.startup import StartupError
 
     try:
-        return create_app(path, env)
-    except (SpecError, ConfigError, StartupError) as exc:
+        service = load_service(path, env)
+        if bind:
+            bind_service(service)
+    except StartupError as exc:
         raise click.ClickException(str(exc)) from exc
+    return service
+
+
+def _load(path: Path, env: str | None) -> Any:
+    """The bound app of the service in ``path`` (kept for callers of the former private helper)."""
+    return load_for_command(path, env).app
 
 
 @cli.command()
@@ -111,8 +126,7 @@ def serve(
 @click.option("--thorough", is_flag=True, help="Also run swagger-spec-validator's full (slower) check on each spec.")
 def validate(path: Path, env: str | None, thorough: bool) -> None:
     """Check specs, handler bindings and config of the service in PATH without serving it."""
-    app = _load(path, env)
-    service = app.extensions["macaron"]
+    service = load_for_command(path, env)
     if thorough:
         from swagger_spec_validator import validator20
         from swagger_spec_validator.common import SwaggerValidationError
@@ -133,20 +147,21 @@ def validate(path: Path, env: str | None, thorough: bool) -> None:
 @ENV_OPTION
 def routes(path: Path, env: str | None) -> None:
     """List the routes of the service in PATH: method, path, operation, handler."""
-    app = _load(path, env)
-    service = app.extensions["macaron"]
+    service = load_for_command(path, env)
     rows = [
         [operation.method.upper(), operation.path, operation.operation_id or "-", operation.handler or "-"]
         for api in service.apis.values()
         for operation in api.operations
     ]
-    rows += _other_routes(app)
+    rows += _other_routes(service)
     click.echo(_table(rows, ["method", "path", "operation", "handler"]))
 
 
-def _other_routes(app: Any) -> list[list[str]]:
+def _other_routes(service: Service) -> list[list[str]]:
     """Routes that plugins added at start-up (/docs...), which no spec describes: operation '-'."""
-    bound = {f"{api.name}:{op.method}:{op.path}" for api in app.extensions["macaron"].apis.values() for op in api.operations}
+    app = service.app
+    assert app is not None
+    bound = {f"{api.name}:{op.method}:{op.path}" for api in service.apis.values() for op in api.operations}
     rows = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint in bound:
@@ -240,7 +255,7 @@ def _target_options(manager: MacaronPluginManager, target: str, plugin: str) -> 
 
 def _deploy_command(manager: MacaronPluginManager, target: str, plugin: str) -> click.Command:
     def run(path: Path, env: str | None, dry_run: bool, version: str | None, as_json: bool, rehearse: bool, **extra: Any) -> None:
-        service = _load(path, env).extensions["macaron"]
+        service = load_for_command(path, env)
         options: dict[str, Any] = {
             "env": env,
             "dry_run": dry_run,
