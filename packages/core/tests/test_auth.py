@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import re
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -621,3 +622,44 @@ def test_tokens_over_real_gunicorn(services: ServiceMaker, monkeypatch: pytest.M
             assert (lacking.status_code, lacking.json()["error"]) == (403, "INSUFFICIENT_SCOPE")
             assert lacking.headers["WWW-Authenticate"] == 'Bearer error="insufficient_scope", scope="admin"'
             assert session.get(f"{url}/admin", headers=bearer(generate_token("grace", scopes=["admin"])), timeout=30).status_code == 200
+
+
+# The forms a `token` cookie takes on the wire: as browsers and requests send it (a raw space, which
+# werkzeug's cookie parser drops), URL-encoded, and quoted.
+COOKIE_FORMS = {"raw": "Bearer {}", "encoded": "Bearer%20{}", "quoted": '"Bearer {}"'}
+
+
+def _raw_get(url: str, path: str, cookie: str) -> tuple[int, dict[str, Any]]:
+    """A GET sent byte for byte over a socket, so no client library re-encodes the Cookie header."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+@pytest.mark.parametrize("form", list(COOKIE_FORMS))
+def test_the_token_cookie_in_every_form_over_a_real_server(services: ServiceMaker, form: str) -> None:
+    token = hs256(sub="dora")
+    value = COOKIE_FORMS[form].format(token)
+    on = services.write(SPEC, HANDLERS, config={**HS_CONFIG, "jwt_cookie": True})
+    off = services.write(SPEC, HANDLERS, config=HS_CONFIG)
+    with gunicorn_service(on) as url:
+        answer = requests.get(f"{url}/me", cookies={"token": value}, timeout=30)
+        assert answer.status_code == 200, answer.json()
+        assert answer.json()["user"] == "dora"
+        for cookie in (f"token={value}", f"theme=dark; token={value}; lang=en"):
+            status, body = _raw_get(url, "/me", cookie)
+            assert (status, body.get("user")) == (200, "dora"), (cookie, body)
+        status, body = _raw_get(url, "/me", f"token={token}")  # no "Bearer " in front
+        assert (status, body["error"]) == (401, "TOKEN_INVALID")
+    with gunicorn_service(off) as url:
+        answer = requests.get(f"{url}/me", cookies={"token": value}, timeout=30)
+        assert answer.status_code == 401
+        assert "jwt_cookie is off" in answer.json()["error_description"]
+        status, body = _raw_get(url, "/me", f"theme=dark; token={value}")
+        assert (status, body["error"]) == (401, "AUTHORIZATION_HEADER_MISSING")
+        assert "jwt_cookie is off" in body["error_description"]

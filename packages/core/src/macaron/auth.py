@@ -544,13 +544,37 @@ def _bearer(raw: str, source: str) -> str:
     return parts[1]
 
 
+def token_cookie() -> str | None:
+    """The ``token`` cookie's value as sent (not yet URL-decoded), or None.
+
+    Werkzeug's parser drops a cookie whose value holds a raw space, which is how
+    browsers (``document.cookie = "token=Bearer " + jwt``) and ``requests`` send
+    ``Bearer <jwt>``: when the parsed cookies lack it, it is read from the
+    ``Cookie`` header itself. Surrounding double quotes are removed.
+    """
+    parsed: str | None = request.cookies.get(COOKIE)
+    if parsed is not None:
+        return parsed
+    header: str | None = request.environ.get("HTTP_COOKIE")
+    if not header or COOKIE not in header:
+        return None
+    for pair in header.split(";"):
+        name, equals, value = pair.partition("=")
+        if equals and name.strip() == COOKIE:
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            return value
+    return None
+
+
 def token_from_request(current: AuthSettings) -> str | None:
     """The raw JWT the request carries, or None."""
     header = request.headers.get("Authorization")
     if header is not None:
         return _bearer(header, "Authorization header")
     if current.cookie:
-        cookie = request.cookies.get(COOKIE)
+        cookie = token_cookie()
         if cookie is not None:
             return _bearer(unquote(cookie), f"'{COOKIE}' cookie")
     return None
@@ -559,7 +583,7 @@ def token_from_request(current: AuthSettings) -> str | None:
 def _missing(current: AuthSettings) -> AuthorizationHeaderMissing:
     if current.cookie:
         return AuthorizationHeaderMissing(f"no Authorization header and no '{COOKIE}' cookie")
-    if COOKIE in request.cookies:
+    if token_cookie() is not None:
         return AuthorizationHeaderMissing(f"no Authorization header (a '{COOKIE}' cookie was sent, but jwt_cookie is off)")
     return AuthorizationHeaderMissing("no Authorization header")
 
