@@ -215,6 +215,94 @@ def migrate(path: Path, dry_run: bool) -> None:
         click.echo(f"to do: {note.render(root)}", err=True)
 
 
+@cli.group()
+def image() -> None:
+    """Build, run and push the container image of a service (podman, buildah or docker). See docs/deploy.md."""
+
+
+def _image_error(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@image.command("build")
+@SERVICE_PATH
+@click.option("--tag", default=None, help="Image name and tag (default: image.tag in macaron.yaml, else NAME:VERSION).")
+@click.option("--base", default=None, help="Base image (default: image.base in macaron.yaml, else the slim image of this Python).")
+@click.option("--builder", type=click.Choice(["podman", "buildah", "docker"]), default=None, help="Container tool (default: the first installed).")
+@click.option("--version", "version", default=None, help="Version to bake in (default: MACARON_VERSION, else 'version' in macaron.yaml).")
+@click.option("--push", default=None, metavar="REGISTRY", help="Push the image to REGISTRY (host[:port][/prefix]) once built.")
+@click.option("--allow-dirty", is_flag=True, help="Build from a tree with uncommitted changes (the revision label says so).")
+@click.option("--no-cache", is_flag=True, help="Make every layer anew (to check that the build is reproducible).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was built as JSON.")
+def image_build(
+    path: Path,
+    tag: str | None,
+    base: str | None,
+    builder: str | None,
+    version: str | None,
+    push: str | None,
+    allow_dirty: bool,
+    no_cache: bool,
+    as_json: bool,
+) -> None:
+    """Build the production image of the service in PATH, from its last commit, reproducibly."""
+    from macaron.image import ImageError, build_image
+
+    say = (lambda line: click.echo(line, err=True)) if as_json else click.echo
+    try:
+        built = build_image(
+            path, tag=tag, base=base, builder=builder, version=version, allow_dirty=allow_dirty, push=push, no_cache=no_cache, progress=say
+        )
+    except ImageError as exc:
+        raise _image_error(exc) from exc
+    if as_json:
+        click.echo(json.dumps(built.as_dict(), indent=2))
+        return
+    click.echo(f"{built.image}  id {built.id[:12]}  {built.size / 1e6:.0f} MB  in {built.seconds:.1f} s")
+
+
+@image.command("base")
+@click.option("--builder", type=click.Choice(["podman", "buildah", "docker"]), default=None, help="Container tool (default: the first installed).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def image_base(builder: str | None, as_json: bool) -> None:
+    """Build (once, then cached) a slim Debian base with Python from Debian's packages: no registry needed."""
+    from macaron.image import ImageError, base_image
+
+    try:
+        result = base_image(builder=builder, progress=lambda line: click.echo(line, err=True))
+    except ImageError as exc:
+        raise _image_error(exc) from exc
+    click.echo(json.dumps(result, indent=2) if as_json else result["image"])
+
+
+@image.command("run")
+@click.argument("image_name", metavar="IMAGE")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="Port to serve on, on 127.0.0.1.")
+@click.option("--env", default=None, help="Config overlay inside the image: macaron.<env>.yaml.")
+@click.option("-e", "variables", multiple=True, metavar="VAR[=VALUE]", help="Pass this environment variable (its value here, or VALUE); repeatable.")
+@click.option("--builder", type=click.Choice(["podman", "docker"]), default=None, help="Container tool (default: the first installed).")
+def image_run(image_name: str, port: int, env: str | None, variables: tuple[str, ...], builder: str | None) -> None:
+    """Serve IMAGE on 127.0.0.1:PORT in the foreground; Ctrl-C stops it gracefully."""
+    import os
+
+    from macaron.image import ImageError, run_foreground
+
+    environment: dict[str, str] = {"MACARON_ENV": env} if env else {}
+    for variable in variables:
+        key, sep, value = variable.partition("=")
+        if not sep:
+            if key not in os.environ:
+                raise click.ClickException(f"-e {key}: no such variable in this environment (write -e {key}=VALUE)")
+            value = os.environ[key]
+        environment[key] = value
+    click.echo(f"serving {image_name} on http://127.0.0.1:{port} (Ctrl-C stops it)", err=True)
+    try:
+        status = run_foreground(image_name, port, environment, builder=builder)
+    except ImageError as exc:
+        raise _image_error(exc) from exc
+    sys.exit(status if status > 0 else 0)
+
+
 def deploy_targets(manager: MacaronPluginManager) -> dict[str, str]:
     """Every deploy target the plugins name, with the name of the plugin that owns it."""
     owners: dict[str, str] = {}
