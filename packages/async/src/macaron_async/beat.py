@@ -270,7 +270,9 @@ def beat(path: Path, env: str | None, loglevel: str, state_dir: str | None) -> N
     lock = setup_beat(app, settings, celery_app, where, state_dir)
     from celery import signals
 
-    config = app.extensions["macaron"].config
+    from macaron.app import service_of
+
+    config = service_of(app).config
     signals.setup_logging.connect(logging_receiver(str(config.get("log_format") or "text").lower()), weak=False)
     try:
         celery_app.Beat(loglevel=loglevel.upper(), quiet=True).run()
@@ -286,12 +288,13 @@ def setup_beat(app: Flask, settings: AsyncSettings, celery_app: Celery, where: s
 
     ``embedded``: beat runs in a process of a worker (``macaron worker --beat``).
     """
+    from macaron.app import service_of
     from macaron_async.runtime import runtime
 
     service_name = runtime.service_name
     try:
         periodic = periodic_tasks(settings, where)
-        state = state_file(settings, service_name, app.extensions["macaron"].root, state_dir)
+        state = state_file(settings, service_name, service_of(app).root, state_dir)
         lock = prepare_beat(celery_app, settings, service_name, periodic, state)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None

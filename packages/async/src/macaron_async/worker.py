@@ -76,10 +76,11 @@ def worker_argv(
 
 def load_for_celery(path: Path, env: str | None, command: str) -> tuple[Flask, AsyncSettings, Celery, str]:
     """The service loaded as the web server loads it, its async settings, its Celery app, and its macaron.yaml path for messages."""
-    from macaron.cli import _load
+    from macaron.cli import load_for_command
 
-    app = _load(path, env)
-    config = app.extensions["macaron"].config
+    service = load_for_command(path, env)
+    app, config = service.app, service.config
+    assert app is not None
     where = f"{Path(path).resolve() / 'macaron.yaml'}"
     if runtime.flask_app is not app:  # the async plugin's startup hook did not run (disabled in this manager)
         from macaron_async.settings import settings_from_config
@@ -131,8 +132,11 @@ def worker(
         from macaron_async.beat import setup_beat
 
         lock = setup_beat(app, settings, celery_app, where, embedded=True)
-    config = app.extensions["macaron"].config
     from celery import signals
+
+    from macaron.app import service_of
+
+    config = service_of(app).config
 
     # Connecting a receiver stops Celery from configuring logging (and from redirecting stdout to it).
     log_format = str(config.get("log_format") or "text").lower()

@@ -1,4 +1,11 @@
-"""``create_app``: a service folder in, a Flask app out, with every route bound and checked at start-up."""
+"""Start-up: a service folder in, a Flask app out, with every route bound and checked.
+
+Two steps, both public: :func:`load_service` reads the config, the specs, builds the
+models and gives persisted ones their backend, importing no handler; :func:`bind_service`
+imports and binds the handlers and returns the Flask app. :func:`create_app` is both.
+A command that needs what a service serves but not its code (``macaron dynamodb
+create-tables``, a contract run) stops after the first.
+"""
 
 from __future__ import annotations
 
@@ -27,21 +34,22 @@ from macaron.plugins import MacaronPluginManager
 from macaron.plugins import pm as default_pm
 from macaron.schemas import ModelFactory, close_objects, read_only_setting
 from macaron.spec import Api, Operation, SpecError
+from macaron.startup import StartupError
 
 log = logging.getLogger("macaron")
 
 T = TypeVar("T")
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
+EXTENSION = "macaron"  # the key of the Service in app.extensions: use service_of(app)
 
 
-class StartupError(Exception):
-    """The service cannot start; the message says what to fix and where."""
+__all__ = ["Service", "StartupError", "bind_service", "create_app", "current_service", "load_service", "service_of"]
 
 
 @dataclass
 class Service:
-    """What ``create_app`` built: the config, the APIs served and their models."""
+    """A loaded service: its config, the APIs it serves and their models; once bound, its endpoints and app."""
 
     root: Path
     config: Config
@@ -49,6 +57,7 @@ class Service:
     factories: dict[str, ModelFactory] = field(default_factory=dict)
     endpoints: list[Endpoint] = field(default_factory=list)
     plugin_manager: MacaronPluginManager | None = None
+    app: Flask | None = None  # set by bind_service
 
     @property
     def models(self) -> dict[str, ApiModels]:
@@ -63,9 +72,18 @@ class Service:
         return str(os.environ.get("MACARON_VERSION") or self.config.get("version") or "local")
 
 
+def service_of(app: Flask) -> Service:
+    """The service that ``app`` serves; a LookupError if ``app`` was not made by macaron."""
+    try:
+        service: Service = app.extensions[EXTENSION]
+    except KeyError:
+        raise LookupError(f"Flask app '{app.name}' is not a macaron service (bind_service or create_app makes one)") from None
+    return service
+
+
 def current_service() -> Service:
     """The service answering the current request."""
-    service: Service = current_app.extensions["macaron"]
+    service: Service = current_app.extensions[EXTENSION]
     return service
 
 
@@ -257,28 +275,42 @@ def error_response(exc: BaseException, operation: Operation | None) -> Response:
     return Response(orjson.dumps(body), status=body["status"], mimetype="application/json", headers=headers)
 
 
-def create_app(path: str | os.PathLike[str] = ".", env: str | None = None, plugin_manager: MacaronPluginManager | None = None) -> Flask:
-    """The Flask app of the service in folder ``path``.
+def load_service(path: str | os.PathLike[str] = ".", env: str | None = None, plugin_manager: MacaronPluginManager | None = None) -> Service:
+    """The service in folder ``path``, loaded as the server loads it, with no handler imported.
 
-    Loads ``macaron.yaml`` (and the ``env`` overlay), every spec in ``apis/``,
-    imports and binds every handler. Any problem is raised here, at start-up, as a
-    SpecError, ConfigError or StartupError whose message says what and where.
+    Reads ``macaron.yaml`` (and the ``env`` overlay) and makes it the current config,
+    loads every spec the service serves (those in ``apis/`` but the client-only ones,
+    and those plugins register; a file only ``$ref``'d by the others is not an API),
+    closes their objects unless unknown fields are accepted, builds the models and has
+    plugins persist the ``x-persist`` ones. Any problem is a :class:`StartupError`
+    (a SpecError or ConfigError) whose message says what and where.
     """
     root = Path(path).resolve()
     if not root.is_dir():
         raise StartupError(f"{root}: no such service folder")
     if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
+        sys.path.insert(0, str(root))  # handlers, x-parent and x-persist classes live in the service's packages
     config = load_config(root, env)
     set_config(config)
+    engine_setting(config, "max_body_size", DEFAULT_MAX_BODY, int)
     pm = plugin_manager or default_pm()
     service = Service(root=root, config=config, plugin_manager=pm)
-    app = Flask(str(config.get("name", "macaron")), root_path=str(root), static_folder=None)
+    load_apis(service, pm)
+    return service
+
+
+def bind_service(service: Service) -> Flask:
+    """The Flask app of a loaded service: every handler imported and routed, clients built, startup hooks run."""
+    if service.app is not None:
+        raise StartupError(f"{service.root}: this service is already bound to an app")
+    config = service.config
+    pm = service.plugin_manager or default_pm()
+    app = Flask(str(config.get("name", "macaron")), root_path=str(service.root), static_folder=None)
     if hasattr(Rule, "_compile_builder"):  # a private werkzeug method: keep working if it goes away
         app.url_rule_class = LazyRule
     app.config["MAX_CONTENT_LENGTH"] = engine_setting(config, "max_body_size", DEFAULT_MAX_BODY, int)
-    app.extensions["macaron"] = service
-    load_apis(service, pm)
+    app.extensions[EXTENSION] = service
+    service.app = app
     bind(service, app, pm)
     from macaron.client import build_clients
 
@@ -287,3 +319,12 @@ def create_app(path: str | os.PathLike[str] = ".", env: str | None = None, plugi
     app.register_error_handler(Exception, lambda exc: error_response(exc, None))
     pm.hook.startup(app=app, config=config)
     return app
+
+
+def create_app(path: str | os.PathLike[str] = ".", env: str | None = None, plugin_manager: MacaronPluginManager | None = None) -> Flask:
+    """The Flask app of the service in folder ``path``: :func:`load_service`, then :func:`bind_service`.
+
+    Any problem is raised here, at start-up, as a :class:`StartupError` (a SpecError,
+    ConfigError or StartupError proper) whose message says what and where.
+    """
+    return bind_service(load_service(path, env, plugin_manager))

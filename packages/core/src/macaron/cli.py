@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from macaron import __version__
 from macaron.plugins import MacaronPluginManager, PluginLoadError, pm
 from macaron.server import SERVERS
+
+if TYPE_CHECKING:
+    from macaron.app import Service
 
 SERVICE_PATH = click.argument("path", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
 ENV_OPTION = click.option("--env", default=None, envvar="MACARON_ENV", help="Config overlay to use: macaron.<env>.yaml.")
@@ -55,15 +58,27 @@ def plugins_list(as_json: bool) -> None:
     click.echo(_table(rows, ["plugin", "distribution", "module", "hooks"]))
 
 
-def _load(path: Path, env: str | None) -> Any:
-    from macaron.app import StartupError, create_app
-    from macaron.config import ConfigError
-    from macaron.spec import SpecError
+def load_for_command(path: Path, env: str | None, *, bind: bool = True) -> Service:
+    """The service in ``path`` for a command: loaded, and bound to its app unless ``bind`` is false.
+
+    ``bind=False`` stops after :func:`macaron.app.load_service` (no handler imported). A
+    start-up problem becomes a one-line ClickException. Plugin commands use this too.
+    """
+    from macaron.app import bind_service, load_service
+    from macaron.startup import StartupError
 
     try:
-        return create_app(path, env)
-    except (SpecError, ConfigError, StartupError) as exc:
+        service = load_service(path, env)
+        if bind:
+            bind_service(service)
+    except StartupError as exc:
         raise click.ClickException(str(exc)) from exc
+    return service
+
+
+def _load(path: Path, env: str | None) -> Any:
+    """The bound app of the service in ``path`` (kept for callers of the former private helper)."""
+    return load_for_command(path, env).app
 
 
 @cli.command()
@@ -113,8 +128,7 @@ def serve(
 @click.option("--thorough", is_flag=True, help="Also run swagger-spec-validator's full (slower) check on each spec.")
 def validate(path: Path, env: str | None, thorough: bool) -> None:
     """Check specs, handler bindings and config of the service in PATH without serving it."""
-    app = _load(path, env)
-    service = app.extensions["macaron"]
+    service = load_for_command(path, env)
     if thorough:
         from swagger_spec_validator import validator20
         from swagger_spec_validator.common import SwaggerValidationError
@@ -135,20 +149,21 @@ def validate(path: Path, env: str | None, thorough: bool) -> None:
 @ENV_OPTION
 def routes(path: Path, env: str | None) -> None:
     """List the routes of the service in PATH: method, path, operation, handler."""
-    app = _load(path, env)
-    service = app.extensions["macaron"]
+    service = load_for_command(path, env)
     rows = [
         [operation.method.upper(), operation.path, operation.operation_id or "-", operation.handler or "-"]
         for api in service.apis.values()
         for operation in api.operations
     ]
-    rows += _other_routes(app)
+    rows += _other_routes(service)
     click.echo(_table(rows, ["method", "path", "operation", "handler"]))
 
 
-def _other_routes(app: Any) -> list[list[str]]:
+def _other_routes(service: Service) -> list[list[str]]:
     """Routes that plugins added at start-up (/docs...), which no spec describes: operation '-'."""
-    bound = {f"{api.name}:{op.method}:{op.path}" for api in app.extensions["macaron"].apis.values() for op in api.operations}
+    app = service.app
+    assert app is not None
+    bound = {f"{api.name}:{op.method}:{op.path}" for api in service.apis.values() for op in api.operations}
     rows = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint in bound:
@@ -202,6 +217,94 @@ def migrate(path: Path, dry_run: bool) -> None:
         click.echo(f"to do: {note.render(root)}", err=True)
 
 
+@cli.group()
+def image() -> None:
+    """Build, run and push the container image of a service (podman, buildah or docker). See docs/deploy.md."""
+
+
+def _image_error(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@image.command("build")
+@SERVICE_PATH
+@click.option("--tag", default=None, help="Image name and tag (default: image.tag in macaron.yaml, else NAME:VERSION).")
+@click.option("--base", default=None, help="Base image (default: image.base in macaron.yaml, else the slim image of this Python).")
+@click.option("--builder", type=click.Choice(["podman", "buildah", "docker"]), default=None, help="Container tool (default: the first installed).")
+@click.option("--version", "version", default=None, help="Version to bake in (default: MACARON_VERSION, else 'version' in macaron.yaml).")
+@click.option("--push", default=None, metavar="REGISTRY", help="Push the image to REGISTRY (host[:port][/prefix]) once built.")
+@click.option("--allow-dirty", is_flag=True, help="Build from a tree with uncommitted changes (the revision label says so).")
+@click.option("--no-cache", is_flag=True, help="Make every layer anew (to check that the build is reproducible).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was built as JSON.")
+def image_build(
+    path: Path,
+    tag: str | None,
+    base: str | None,
+    builder: str | None,
+    version: str | None,
+    push: str | None,
+    allow_dirty: bool,
+    no_cache: bool,
+    as_json: bool,
+) -> None:
+    """Build the production image of the service in PATH, from its last commit, reproducibly."""
+    from macaron.image import ImageError, build_image
+
+    say = (lambda line: click.echo(line, err=True)) if as_json else click.echo
+    try:
+        built = build_image(
+            path, tag=tag, base=base, builder=builder, version=version, allow_dirty=allow_dirty, push=push, no_cache=no_cache, progress=say
+        )
+    except ImageError as exc:
+        raise _image_error(exc) from exc
+    if as_json:
+        click.echo(json.dumps(built.as_dict(), indent=2))
+        return
+    click.echo(f"{built.image}  id {built.id[:12]}  {built.size / 1e6:.0f} MB  in {built.seconds:.1f} s")
+
+
+@image.command("base")
+@click.option("--builder", type=click.Choice(["podman", "buildah", "docker"]), default=None, help="Container tool (default: the first installed).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def image_base(builder: str | None, as_json: bool) -> None:
+    """Build (once, then cached) a slim Debian base with Python from Debian's packages: no registry needed."""
+    from macaron.image import ImageError, base_image
+
+    try:
+        result = base_image(builder=builder, progress=lambda line: click.echo(line, err=True))
+    except ImageError as exc:
+        raise _image_error(exc) from exc
+    click.echo(json.dumps(result, indent=2) if as_json else result["image"])
+
+
+@image.command("run")
+@click.argument("image_name", metavar="IMAGE")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="Port to serve on, on 127.0.0.1.")
+@click.option("--env", default=None, help="Config overlay inside the image: macaron.<env>.yaml.")
+@click.option("-e", "variables", multiple=True, metavar="VAR[=VALUE]", help="Pass this environment variable (its value here, or VALUE); repeatable.")
+@click.option("--builder", type=click.Choice(["podman", "docker"]), default=None, help="Container tool (default: the first installed).")
+def image_run(image_name: str, port: int, env: str | None, variables: tuple[str, ...], builder: str | None) -> None:
+    """Serve IMAGE on 127.0.0.1:PORT in the foreground; Ctrl-C stops it gracefully."""
+    import os
+
+    from macaron.image import ImageError, run_foreground
+
+    environment: dict[str, str] = {"MACARON_ENV": env} if env else {}
+    for variable in variables:
+        key, sep, value = variable.partition("=")
+        if not sep:
+            if key not in os.environ:
+                raise click.ClickException(f"-e {key}: no such variable in this environment (write -e {key}=VALUE)")
+            value = os.environ[key]
+        environment[key] = value
+    click.echo(f"serving {image_name} on http://127.0.0.1:{port} (Ctrl-C stops it)", err=True)
+    try:
+        status = run_foreground(image_name, port, environment, builder=builder)
+    except ImageError as exc:
+        raise _image_error(exc) from exc
+    sys.exit(status if status > 0 else 0)
+
+
 def deploy_targets(manager: MacaronPluginManager) -> dict[str, str]:
     """Every deploy target the plugins name, with the name of the plugin that owns it."""
     owners: dict[str, str] = {}
@@ -242,7 +345,7 @@ def _target_options(manager: MacaronPluginManager, target: str, plugin: str) -> 
 
 def _deploy_command(manager: MacaronPluginManager, target: str, plugin: str) -> click.Command:
     def run(path: Path, env: str | None, dry_run: bool, version: str | None, as_json: bool, rehearse: bool, **extra: Any) -> None:
-        service = _load(path, env).extensions["macaron"]
+        service = load_for_command(path, env)
         options: dict[str, Any] = {
             "env": env,
             "dry_run": dry_run,

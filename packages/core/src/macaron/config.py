@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 import yaml
 from flask import current_app, has_app_context
 
+from macaron.startup import StartupError
+
 CONFIG_FILE = "macaron.yaml"
 LEGACY_CONFIG_FILE = "pym-config.yaml"
 MASK = "****"
@@ -32,7 +34,7 @@ log = logging.getLogger("macaron.config")
 T = TypeVar("T")
 
 
-class ConfigError(Exception):
+class ConfigError(StartupError):
     """The configuration cannot be used; the message says which file or variable."""
 
 

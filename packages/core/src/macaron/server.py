@@ -102,9 +102,12 @@ def _granian_app(target: str) -> Any:
 
 
 def granian_server(path: Path, host: str, port: int, settings: ProductionSettings) -> Any:
-    from granian import Granian
-    from granian.constants import Interfaces
-    from granian.log import LogLevels
+    try:
+        from granian import Granian
+        from granian.constants import Interfaces
+        from granian.log import LogLevels
+    except ImportError as exc:  # an install older than the dependency: say what to do, in one line
+        raise ServeConfigError(f"granian is not installed ({exc}): pip install granian, or serve with --server gunicorn") from exc
 
     return Granian(
         target=str(path),

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from macaron.startup import StartupError
+
 PARAMETER_LOCATIONS = ("path", "query", "header", "cookie", "body", "formData")
 DRAFT4 = "draft4"  # JSON Schema draft 4, as Swagger 2.0 and OpenAPI 3.0 use it
 DRAFT2020 = "2020-12"  # JSON Schema 2020-12, as OpenAPI 3.1 uses it
@@ -65,7 +67,7 @@ def dialect_of(definitions: dict[str, Any]) -> str:
     return getattr(definitions, "dialect", DRAFT4)
 
 
-class SpecError(Exception):
+class SpecError(StartupError):
     """A spec that cannot be served. The message names the file, the JSON path and the operation."""
 
     def __init__(self, file: Path | str, pointer: str, message: str, operation: str | None = None) -> None:

@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from macaron.cli import ENV_OPTION, SERVICE_PATH
+from macaron.cli import ENV_OPTION, SERVICE_PATH, load_for_command
 from macaron_dynamodb.errors import DynamoDBError
 from macaron_dynamodb.persistence import Persistent, Table
 from macaron_dynamodb.tables import TableMismatch, create_tables
 
 
 def service_tables(path: Path, env: str | None) -> list[Table]:
-    """The tables of every persisted model of the service in ``path``, without importing its handlers."""
-    from macaron.app import Service, StartupError, load_apis
-    from macaron.config import ConfigError, load_config, set_config
-    from macaron.plugins import pm
-    from macaron.spec import SpecError
-
-    root = path.resolve()
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))  # x-persist and x-parent classes live in the service's packages
-    try:
-        config = load_config(root, env)
-        set_config(config)
-        manager = pm()
-        service = Service(root=root, config=config, plugin_manager=manager)
-        load_apis(service, manager)
-    except (SpecError, ConfigError, StartupError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    """The tables of every persisted model of the service in ``path``, loaded as the server loads it, without its handlers."""
+    service = load_for_command(path, env, bind=False)
     return [cls._table for models in service.models.values() for cls in models if issubclass(cls, Persistent)]
 
 

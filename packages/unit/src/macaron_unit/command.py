@@ -6,6 +6,7 @@ import os
 import sys
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,6 +16,7 @@ import click
 @click.option("--acceptance", is_flag=True, help="Run the service's testaccept/ (pytest) against the server.")
 @click.option("--contract", is_flag=True, help="Generate requests from the served specs (schemathesis) and check every response.")
 @click.option("--url", default=None, envvar="MACARON_TEST_URL", help="Test the server at this URL instead of serving PATH under gunicorn.")
+@click.option("--image", default=None, help="Test a container of this image (macaron image build) on a free port instead of serving PATH.")
 @click.option("--env", default=None, envvar="MACARON_ENV", help="Config overlay macaron.<env>.yaml.")
 @click.option("--token", default=None, envvar="MACARON_TEST_TOKEN", help="Token to send instead of one issued from the config.")
 @click.option("--max-examples", default=25, show_default=True, type=click.IntRange(min=1), help="Contract: requests per operation and round.")
@@ -28,6 +30,7 @@ def test(
     acceptance: bool,
     contract: bool,
     url: str | None,
+    image: str | None,
     env: str | None,
     token: str | None,
     max_examples: int,
@@ -40,7 +43,8 @@ def test(
     """Test the service in PATH (default: the current folder) over HTTP.
 
     With neither --acceptance nor --contract, runs both. Without --url, serves PATH
-    under gunicorn on a free 127.0.0.1 port for the run. Arguments after PATH go to
+    under gunicorn on a free 127.0.0.1 port for the run; with --image, runs a container
+    of that image there instead. Arguments after PATH go to
     pytest (acceptance). Exits non-zero when a test fails.
     """
     from macaron_unit.acceptance import AcceptanceError, acceptance_folder, run_acceptance
@@ -57,10 +61,18 @@ def test(
         except AcceptanceError as exc:
             raise click.ClickException(str(exc)) from exc
     run_acceptance_tests = acceptance or (both and (path / "testaccept").is_dir())
+    if image is not None and url is not None:
+        raise click.ClickException("--image and --url both name the server to test: give one")
     failed = False
     server: ServiceServer | None = None
+    container = None
     with ExitStack() as stack:
-        if url is None:
+        if image is not None:
+            container = _start_container(image, path, env)
+            stack.callback(container.stop)
+            url = container.url
+            click.echo(f"macaron test: testing a container of {image} at {url}")
+        elif url is None:
             server = ServiceServer(path, env)
             try:
                 url = server.start()
@@ -107,12 +119,33 @@ def test(
             click.echo(format_report(report))
             if not report.ok:
                 failed = True
-        if failed and server is not None:
-            logged = server.log_tail(60).strip()
+        if failed and (server is not None or container is not None):
+            logged = server.log_tail(60).strip() if server is not None else "\n".join(container.logs().splitlines()[-60:]) if container else ""
             if logged:
                 click.echo(f"\nmacaron test: the server's log (last lines):\n{logged}", err=True)
     if failed:
         sys.exit(1)
+
+
+def _start_container(image: str, path: Path, env: str | None) -> Any:
+    from macaron.image import ImageError, run_image, secret_names
+    from macaron_unit.server import free_port
+
+    # The container gets the service's env_secrets from this environment, as a deploy passes them; nothing else.
+    try:
+        names = secret_names(path, env)
+    except ImageError as exc:
+        raise click.ClickException(str(exc)) from exc
+    missing = [name for name in names if not os.environ.get(name)]
+    if missing:
+        raise click.ClickException(f"{path}: environment variable(s) {', '.join(missing)} listed in env_secrets not set: the container needs them")
+    environment = {name: os.environ[name] for name in names}
+    if env:
+        environment["MACARON_ENV"] = env
+    try:
+        return run_image(image, free_port(), environment)
+    except ImageError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _config_token(path: Path, env: str | None) -> str | None:

@@ -99,29 +99,19 @@ def security_scopes(path: Path, env: str | None = None) -> list[str]:
 
 
 def served_apis(path: Path, env: str | None = None) -> list[Api]:
-    """Every API the service in ``path`` serves, loaded as the server loads them."""
-    from macaron.app import spec_files
-    from macaron.config import ConfigError, load_config
-    from macaron.plugins import pm
-    from macaron.spec import SpecError
+    """Every API the service in ``path`` serves, loaded as the server loads them (:func:`macaron.load_service`).
+
+    Client-only APIs (those the service only calls) are not among them, nor a file of
+    definitions the specs ``$ref``; the APIs plugins add (``/ping``...) are.
+    """
+    from macaron.app import load_service
+    from macaron.startup import StartupError
 
     try:
-        config = load_config(path, env)
-        manager = pm()
-        files = spec_files(path.resolve())
-        for extra in manager.hook.register_apis(config=config):
-            files.extend(Path(p) for p in extra or ())
-        apis = []
-        for file in files:
-            api = manager.hook.load_spec(path=file, config=config)
-            if api is None:
-                raise ContractError(f"{file}: no installed plugin reads this spec")
-            apis.append(api)
-    except (ConfigError, SpecError) as exc:
+        service = load_service(path, env)
+    except StartupError as exc:
         raise ContractError(str(exc)) from exc
-    if not apis:
-        raise ContractError(f"{path}: the service serves no spec")
-    return apis
+    return list(service.apis.values())
 
 
 def run_contract(
