@@ -13,6 +13,7 @@ BENCHMARKS = {
     "engine_bench.py": "macaron",
     "async_bench.py": "macaron_async",
     "dynamodb_bench.py": "macaron_dynamodb",
+    "serving_bench.py": "fastapi",  # over HTTP with wrk; also needs uvicorn (requirements-dev.txt)
 }
 
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +80,11 @@ def test_helloworld_builtins_and_errors(helloworld: str) -> None:
     assert (response.status_code, response.json()["error"]) == (400, "MALFORMED_JSON")
 
 
-def serve(*args: str) -> tuple[subprocess.Popen[bytes], str]:
+def serve(*args: str, service: Path = HELLOWORLD) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     environment = {key: value for key, value in os.environ.items() if not key.startswith("MACARON_")}
     process = subprocess.Popen(
-        [executable("macaron"), "serve", str(HELLOWORLD), "--port", str(port), *args],
+        [executable("macaron"), "serve", str(service), "--port", str(port), *args],
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -91,7 +92,11 @@ def serve(*args: str) -> tuple[subprocess.Popen[bytes], str]:
     return process, f"http://127.0.0.1:{port}"
 
 
-@pytest.mark.parametrize("args", [("--prod", "--workers", "1"), ()], ids=["prod", "dev"])
+@pytest.mark.parametrize(
+    "args",
+    [("--prod", "--workers", "1"), ("--prod", "--workers", "1", "--server", "gunicorn"), ()],
+    ids=["prod-granian", "prod-gunicorn", "dev"],
+)
 def test_macaron_serve(args: tuple[str, ...]) -> None:
     process, url = serve(*args)
     try:
@@ -102,22 +107,22 @@ def test_macaron_serve(args: tuple[str, ...]) -> None:
         stop_process(process)
 
 
-def gunicorn_workers(master: int) -> set[int]:
+def workers(master: int) -> set[int]:
     return {int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()}
 
 
 @pytest.mark.parametrize("max_requests", [0, 5], ids=["no-recycling", "recycled"])
 def test_macaron_serve_prod_recycles_a_worker_only_when_asked(max_requests: int) -> None:
-    process, url = serve("--prod", "--workers", "1", "--threads", "1", "--max-requests", str(max_requests))
+    process, url = serve("--prod", "--server", "gunicorn", "--workers", "1", "--threads", "1", "--max-requests", str(max_requests))
     try:
         wait_for_http(url + "/ping", process=process)
-        before = gunicorn_workers(process.pid)
+        before = workers(process.pid)
         for _ in range(12):
             assert requests.get(url + "/v1/hello/Bo", timeout=5).status_code == 200
         deadline = time.monotonic() + 10
-        while max_requests and gunicorn_workers(process.pid) in (before, set()) and time.monotonic() < deadline:
+        while max_requests and workers(process.pid) in (before, set()) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert (gunicorn_workers(process.pid) == before) == (max_requests == 0)
+        assert (workers(process.pid) == before) == (max_requests == 0)
     finally:
         stop_process(process)
 
@@ -206,3 +211,124 @@ def test_macaron_serve_debug_reloads_on_spec_changes_and_shows_a_broken_spec_unt
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=10)
+
+
+# -- serve --prod under each production server ----------------------------------------
+
+SERVERS = ["granian", "gunicorn"]
+SLOW_SPEC = """\
+swagger: '2.0'
+info: {title: slow, version: '1'}
+produces: [application/json]
+paths:
+  /slow:
+    get:
+      operationId: slow
+      x-bind-server: slowpoke.api.slow
+      parameters:
+        - {name: seconds, in: query, type: number, minimum: 0, maximum: 30, default: 0}
+      responses:
+        200: {description: ok, schema: {type: object, properties: {slept: {type: number}}}}
+"""
+
+
+@pytest.fixture
+def slow_service(tmp_path: Path) -> Path:
+    """A service whose one operation sleeps as long as asked: an in-flight request on demand."""
+    root = tmp_path / "slow"
+    (root / "apis").mkdir(parents=True)
+    (root / "slowpoke").mkdir()
+    (root / "macaron.yaml").write_text("name: slow\n")
+    (root / "apis" / "slow.yaml").write_text(SLOW_SPEC)
+    (root / "slowpoke" / "__init__.py").write_text("")
+    (root / "slowpoke" / "api.py").write_text("import time\n\n\ndef slow(seconds):\n    time.sleep(seconds)\n    return {'slept': seconds}\n")
+    return root
+
+
+def wait_for_workers(master: int, count: int, timeout: float = 20, other_than: set[int] = frozenset()) -> set[int]:  # type: ignore[assignment]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = workers(master)
+        if len(found - other_than) >= count:
+            return found
+        time.sleep(0.05)
+    raise TimeoutError(f"{count} worker(s) of {master} did not start within {timeout} s (have {workers(master)})")
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_serve_prod_finishes_an_in_flight_request_on_sigterm(server: str, slow_service: Path) -> None:
+    process, url = serve("--prod", "--server", server, "--workers", "1", service=slow_service)
+    try:
+        wait_for_http(url + "/slow", process=process)
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(requests.get, url + "/slow", params={"seconds": "2"}, timeout=20)
+            time.sleep(0.7)  # the request is in the handler
+            process.send_signal(signal.SIGTERM)
+            response = pending.result()
+        assert (response.status_code, response.json()) == (200, {"slept": 2})
+        assert process.wait(timeout=25) == 0
+    finally:
+        stop_process(process)
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_serve_prod_replaces_a_worker_that_dies(server: str, slow_service: Path) -> None:
+    process, url = serve("--prod", "--server", server, "--workers", "2", service=slow_service)
+    try:
+        wait_for_http(url + "/slow", process=process)
+        before = wait_for_workers(process.pid, 2)
+        victim = min(before)
+        os.kill(victim, signal.SIGKILL)
+        after = wait_for_workers(process.pid, 2, other_than={victim})
+        assert victim not in after and len(after) == 2
+        for _ in range(6):  # both workers answer, the new one included
+            assert requests.get(url + "/slow", timeout=10).json() == {"slept": 0}
+        assert process.poll() is None
+    finally:
+        stop_process(process)
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_serve_prod_takes_its_settings_from_the_config_and_says_what_it_runs(server: str, slow_service: Path) -> None:
+    config = slow_service / "macaron.yaml"
+    config.write_text(f"name: slow\nserve: {{server: {server}, workers: 1, threads: 2}}\n")
+    process, url = serve("--prod", service=slow_service)
+    try:
+        wait_for_http(url + "/slow", process=process)
+        assert len(workers(process.pid)) == 1
+    finally:
+        stop_process(process)
+    assert process.stderr is not None
+    assert f"({server}, 1 worker(s) x 2 threads)" in process.stderr.read().decode()
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_serve_prod_of_a_broken_service_prints_the_one_line_of_validate(server: str, slow_service: Path) -> None:
+    spec = slow_service / "apis" / "slow.yaml"
+    spec.write_text(spec.read_text().replace("slowpoke.api.slow", "slowpoke.api.missing"))
+    expected = run_macaron("validate", str(slow_service)).stderr.strip()
+    assert "slowpoke.api.missing" in expected and len(expected.splitlines()) == 1
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("MACARON_")}
+    result = subprocess.run(
+        [executable("macaron"), "serve", str(slow_service), "--prod", "--server", server, "--port", str(free_port())],
+        env=environment, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == expected
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("serve: {server: uwsgi}", "'serve.server' must be one of granian, gunicorn, not 'uwsgi'"),
+        ("serve: {workers: 0}", "'serve.workers' must be an integer >= 1, not 0"),
+        ("serve: {wokers: 2}", "unknown key 'serve.wokers'"),
+        ("serve: {max_requests: 100}", "max_requests is gunicorn's"),
+        ("serve: {timeout: 60}", "timeout is gunicorn's"),
+    ],
+)
+def test_serve_prod_refuses_a_bad_serve_section_in_one_line(config: str, message: str, slow_service: Path) -> None:
+    (slow_service / "macaron.yaml").write_text(f"name: slow\n{config}\n")
+    result = run_macaron("serve", str(slow_service), "--prod", "--port", str(free_port()))
+    assert result.returncode == 1
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr

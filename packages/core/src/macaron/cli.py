@@ -11,6 +11,7 @@ import click
 
 from macaron import __version__
 from macaron.plugins import MacaronPluginManager, PluginLoadError, pm
+from macaron.server import SERVERS
 
 if TYPE_CHECKING:
     from macaron.app import Service
@@ -86,11 +87,14 @@ def _load(path: Path, env: str | None) -> Any:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes the service to the network.")
 @click.option("--port", default=8080, envvar="PORT", show_default=True, type=int)
 @click.option("--debug", is_flag=True, help="Debugger, and reload on changes to code, specs or config (development only).")
-@click.option("--prod", is_flag=True, help="Serve under gunicorn, as in production.")
-@click.option("--workers", default=None, type=click.IntRange(min=1), help="gunicorn workers (with --prod; default: 2 x cores + 1).")
-@click.option("--threads", default=4, show_default=True, type=click.IntRange(min=1), help="Threads per gunicorn worker (with --prod).")
-@click.option("--timeout", default=30, show_default=True, type=click.IntRange(min=1), help="Seconds a request may take before its worker is replaced (with --prod).")
-@click.option("--max-requests", default=0, show_default=True, type=click.IntRange(min=0), help="Recycle a worker after this many requests; 0 never (with --prod).")
+@click.option("--prod", is_flag=True, help="Serve as in production: granian (default) or gunicorn, several workers.")
+@click.option(
+    "--server", type=click.Choice(SERVERS), default=None, help="Production server (with --prod; default: 'serve.server' in macaron.yaml, else granian)."
+)
+@click.option("--workers", default=None, type=click.IntRange(min=1), help="Worker processes (with --prod; default: granian 1 per core, gunicorn 2 x cores + 1).")
+@click.option("--threads", default=None, type=click.IntRange(min=1), help="Threads per worker (with --prod; default: granian 1, gunicorn 4).")
+@click.option("--timeout", default=None, type=click.IntRange(min=1), help="gunicorn: seconds a worker may stop answering its master before it is replaced (default 30).")
+@click.option("--max-requests", default=None, type=click.IntRange(min=0), help="gunicorn: recycle a worker after this many requests (default 0: never).")
 def serve(
     path: Path,
     env: str | None,
@@ -98,25 +102,23 @@ def serve(
     port: int,
     debug: bool,
     prod: bool,
-    workers: int | None,
-    threads: int,
-    timeout: int,
-    max_requests: int,
+    **production: Any,
 ) -> None:
-    """Serve the service in PATH (default: the current folder)."""
-    if prod:
-        from macaron.server import serve_gunicorn
+    """Serve the service in PATH (default: the current folder).
 
-        serve_gunicorn(path, env, host, port, workers, threads, timeout, max_requests)
-        return
+    Production options not given on the command line come from the 'serve' section of macaron.yaml.
+    """
     from macaron.app import StartupError
     from macaron.config import ConfigError
-    from macaron.server import serve_development
+    from macaron.server import ServeConfigError, serve_development, serve_production
     from macaron.spec import SpecError
 
     try:
-        serve_development(path, env, host, port, debug)
-    except (SpecError, ConfigError, StartupError) as exc:
+        if prod:
+            serve_production(path, env, host, port, **production)
+        else:
+            serve_development(path, env, host, port, debug)
+    except (SpecError, ConfigError, StartupError, ServeConfigError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 

@@ -385,7 +385,7 @@ EXPOSE 8080
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s \\
   CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/ping' % os.environ['PORT'], timeout=2)"]
-# gunicorn's master is PID 1 and handles SIGTERM itself: in-flight requests finish, then it exits.
+# The server's master (granian by default, or gunicorn: serve.server in macaron.yaml) is PID 1 and handles SIGTERM itself: in-flight requests finish, then it exits.
 ENTRYPOINT ["python3", "-m", "macaron", "serve", "--prod"]
 CMD ["--host", "0.0.0.0", "{SERVICE}"]
 """

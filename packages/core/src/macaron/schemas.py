@@ -703,6 +703,9 @@ class ModelFactory:
             checker = self._checkers.get(name)
             if checker is None:
                 checker = self._checkers[name] = Checker({"$ref": REF_PREFIX + target}, self.api.definitions)
+            model = self.models._models.get(name)
+            if model is not None and model.__dict__.get("_validate") is validate:
+                model._validate = checker.problems  # compiled: later calls go straight to it
             return checker.problems(data)
 
         return validate
