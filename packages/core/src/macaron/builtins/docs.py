@@ -149,9 +149,9 @@ def make_blueprint(documents: dict[str, SpecDocument], title: str) -> Blueprint:
 def startup(app: Flask, config: Config) -> None:
     if not docs_enabled(config):
         return
-    from macaron.app import StartupError
+    from macaron.app import StartupError, service_of
 
-    service = app.extensions["macaron"]
+    service = service_of(app)
     for rule in app.url_map.iter_rules():
         if rule.rule == PREFIX or rule.rule.startswith(PREFIX + "/"):
             raise StartupError(
