@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from flask import Flask
 
 import macaron.plugins
-from macaron import create_app, hookimpl
+from macaron import create_app, hookimpl, service_of
 from macaron.cli import cli, deploy_targets
 from macaron.config import Config
 from macaron.plugins import MacaronPluginManager, get_plugin_manager
@@ -159,7 +159,7 @@ def test_hook_load_spec(services: Services) -> None:
     root = services.write({"hooked.yaml": SWAGGER, "routes.yaml": routes}, handlers)
 
     app = services.app(root, RouteListFormat())
-    service = app.extensions["macaron"]
+    service = service_of(app)
     assert service.apis["routes"].format == "route-list"
     assert service.apis["hooked"].format == "swagger-2.0", "a load_spec returning None lets the built-in loader take the file"
     client = app.test_client()
@@ -235,7 +235,7 @@ def test_hook_wrap_endpoint(services: Services) -> None:
             return decorator
 
     app = services.app(services.write({"hooked.yaml": SWAGGER}, HANDLERS), Audit())
-    bound = [operation.name for api in app.extensions["macaron"].apis.values() for operation in api.operations]
+    bound = [operation.name for api in service_of(app).apis.values() for operation in api.operations]
     assert {"getItem", "plain", "ping"} <= set(bound)
     assert sorted(seen_at_startup) == sorted(bound), "once per bound operation, at start-up"
     client = app.test_client()

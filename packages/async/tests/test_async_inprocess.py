@@ -12,7 +12,7 @@ import pytest
 import requests
 from async_support import wait_until, write_service
 
-from macaron import create_app
+from macaron import create_app, service_of
 from macaron.context import CallContext, use
 from macaron_async import drain
 from servers import gunicorn_service
@@ -110,7 +110,7 @@ def test_the_mode_is_logged_once_at_start_up(service: tuple[Path, Path], caplog:
 def test_fire_outside_a_request_runs_in_the_background_with_retries(service: tuple[Path, Path]) -> None:
     root, outbox = service
     app = create_app(root)
-    handlers = __import__(app.extensions["macaron"].config["name"] + ".api", fromlist=["api"])
+    handlers = __import__(service_of(app).config["name"] + ".api", fromlist=["api"])
     with use(CallContext(request_id="req-bg", user_id="user-bg")):
         assert handlers.flaky.fire("bg", 2) is None
     assert drain(10)
@@ -122,7 +122,7 @@ def test_fire_outside_a_request_runs_in_the_background_with_retries(service: tup
 def test_a_failing_in_process_task_is_reported(service: tuple[Path, Path]) -> None:
     root, outbox = service
     app = create_app(root)
-    handlers = __import__(app.extensions["macaron"].config["name"] + ".api", fromlist=["api"])
+    handlers = __import__(service_of(app).config["name"] + ".api", fromlist=["api"])
     with use(CallContext(request_id="req-oops", user_id="user-oops")):
         handlers.crash.fire("the laundry")
     assert drain(10)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from macaron import apis
+from macaron import apis, service_of
 from macaron.client import BadClientRequest, BadRemoteResponse, load_clients
 from macaron.config import ConfigError
 from macaron.spec import SpecError
@@ -236,9 +236,9 @@ def test_swagger_2_has_no_write_only(services: ServiceMaker) -> None:
 
 def test_only_definitions_with_these_keywords_get_variants(services: ServiceMaker) -> None:
     plain = services.app(SWAGGER.replace(", readOnly: true", ""), HANDLERS)
-    assert sorted(plain.extensions["macaron"].apis["x"].definitions) == ["Pet"]  # compiled as before: nothing added
+    assert sorted(service_of(plain).apis["x"].definitions) == ["Pet"]  # compiled as before: nothing added
     marked = services.app(SWAGGER, HANDLERS)
-    assert sorted(marked.extensions["macaron"].apis["x"].definitions) == ["Pet", "Pet:request"]
+    assert sorted(service_of(marked).apis["x"].definitions) == ["Pet", "Pet:request"]
     assert sorted(apis.x._models) == ["Pet"]  # a variant is no model of its own
 
 

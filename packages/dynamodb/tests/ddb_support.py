@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 import macaron_dynamodb
-from macaron import create_app
+from macaron import create_app, service_of
 from macaron.models import ApiModels
 from macaron.plugins import get_plugin_manager
 from macaron_dynamodb import plugin
@@ -183,7 +183,7 @@ class Services:
         pm = get_plugin_manager(load_entrypoints=False)
         pm.register_plugin(plugin, name="dynamodb")
         app = create_app(root, plugin_manager=pm)
-        models: ApiModels = app.extensions["macaron"].models[api]
+        models: ApiModels = service_of(app).models[api]
         tables = macaron_dynamodb.tables_of(models)
         if create:
             macaron_dynamodb.create_tables(tables, wait=True, timeout=30)

@@ -8,9 +8,10 @@ import jsonschema_rs
 import yaml
 from unit_support import ROOT
 
+from macaron.documents import close_document
 from macaron_cli import run_macaron
 from macaron_unit import ServiceServer
-from macaron_unit.closing import INT_HIGH, INT_LOW, closed_document
+from macaron_unit.contract import INT_HIGH, INT_LOW, enforced_document, served_apis
 
 PETSTORE3 = ROOT / "examples" / "petstore3"
 
@@ -20,6 +21,7 @@ SWAGGER = {
     "paths": {
         "/pets": {
             "post": {
+                "x-bind-server": "pets_api.add_pet",
                 "parameters": [
                     {"name": "body", "in": "body", "schema": {"$ref": "#/definitions/Cat"}},
                     {"name": "limit", "in": "query", "type": "integer"},
@@ -42,7 +44,7 @@ def accepts(document: dict, name: str, value: object) -> bool:
 
 
 def test_objects_are_closed_as_the_engine_closes_them() -> None:
-    closed = closed_document(SWAGGER)
+    closed = close_document(SWAGGER)  # by the engine's close_objects: tests/test_documents.py checks it over every example
     assert SWAGGER["definitions"]["Pet"].get("additionalProperties") is None  # the original is left alone
     cat = {"name": "Tom", "purr": 2.5}
     assert accepts(closed, "Cat", cat)  # properties of every part of the allOf
@@ -52,15 +54,22 @@ def test_objects_are_closed_as_the_engine_closes_them() -> None:
     assert accepts(closed, "Pet__part", {"name": "Rex", "purr": 1})
     assert accepts(closed, "Free", {"any": "thing"})  # a map says what it allows
     assert accepts(closed, "Pet", {"name": "Rex", "tags": {"x": 1}})  # an object without properties is free-form
-    response = closed["paths"]["/pets"]["post"]["responses"]["200"]["schema"]
+    assert closed["paths"]["/pets"]["post"]["responses"]["200"]["schema"]["additionalProperties"] is False
+
+
+def test_integers_get_the_range_the_server_carries(tmp_path: Path) -> None:
+    (tmp_path / "apis").mkdir()
+    (tmp_path / "apis" / "pets.yaml").write_text(yaml.safe_dump(SWAGGER))
+    (tmp_path / "macaron.yaml").write_text("name: pets\n")
+    (api,) = [api for api in served_apis(tmp_path) if api.name == "pets"]
+    enforced = enforced_document(api, tmp_path)
+    response = enforced["paths"]["/pets"]["post"]["responses"]["200"]["schema"]
     assert response["additionalProperties"] is False and response["properties"]["id"] == {"type": "integer", "maximum": 9, "minimum": INT_LOW}
-    limit = closed["paths"]["/pets"]["post"]["parameters"][1]
-    assert (limit["minimum"], limit["maximum"]) == (INT_LOW, INT_HIGH)  # what the server carries
+    limit = enforced["paths"]["/pets"]["post"]["parameters"][1]
+    assert (limit["minimum"], limit["maximum"]) == (INT_LOW, INT_HIGH)
 
 
 def test_a_service_that_accepts_unknown_fields_is_tested_as_written(tmp_path: Path) -> None:
-    from macaron_unit.contract import enforced_document, served_apis
-
     service = tmp_path / "petstore3"
     (service / "apis").mkdir(parents=True)
     (service / "apis" / "petstore.yaml").write_text((PETSTORE3 / "apis" / "petstore.yaml").read_text())

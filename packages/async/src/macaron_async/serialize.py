@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from macaron.models import Model, apis
+from macaron.models import Model, apis, from_wire, model_info, model_name, wire_data
 
 MODEL_TAG = "__macaron_model__"
 DICT_TAG = "__macaron_dict__"
@@ -29,7 +29,7 @@ def encode(value: Any, path: str = "") -> Any:
     if kind is str or kind is int or kind is float or kind is bool or value is None:
         return value
     if isinstance(value, Model):
-        return {MODEL_TAG: f"{value._api}.{value._name}", "data": _copy(value._data)}
+        return {MODEL_TAG: f"{model_info(value).api}.{model_name(value)}", "data": _copy(wire_data(value))}
     if isinstance(value, dict):
         encoded = {}
         for key, item in value.items():
@@ -97,7 +97,7 @@ def _model(tag: Any, data: Any) -> Model:
         raise TaskArgumentError(f"a task argument is a model {tag}, which this process does not have: {exc} (is the worker running the same service?)") from None
     if not isinstance(data, dict):
         raise TaskArgumentError(f"a task argument is a model {tag} whose data is not an object: {data!r}")
-    return cls._wrap(_plain(data))
+    return from_wire(cls, _plain(data))
 
 
 def decode_call(args: list[Any], kwargs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:

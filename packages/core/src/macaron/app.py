@@ -10,7 +10,6 @@ create-tables``, a contract run) stops after the first.
 from __future__ import annotations
 
 import functools
-import importlib
 import inspect
 import logging
 import os
@@ -29,6 +28,7 @@ from werkzeug.routing import Rule
 from macaron.config import Config, ConfigError, load_config, set_config
 from macaron.endpoint import Endpoint
 from macaron.errors import HTTP_ERRORS, BadResponse, HTTPError, MacaronException, ServerError
+from macaron.importing import DottedPathError, import_object
 from macaron.models import ApiModels, apis
 from macaron.plugins import MacaronPluginManager
 from macaron.plugins import pm as default_pm
@@ -88,19 +88,11 @@ def current_service() -> Service:
 
 
 def _import_callable(dotted: str, operation: Operation, what: str) -> Callable[..., Any]:
-    module_name, _, attribute = dotted.rpartition(".")
-    if not module_name:
-        raise operation.error(f"{what} '{dotted}' must be a dotted path: package.module.function")
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise operation.error(f"{what} '{dotted}': no module named '{exc.name}'") from exc
-    except Exception as exc:
-        raise operation.error(f"{what} '{dotted}': importing {module_name} failed: {type(exc).__name__}: {exc}") from exc
-    target = getattr(module, attribute, None)
-    if target is None or not callable(target):
-        raise operation.error(f"{what} '{dotted}': module {module_name} has no function '{attribute}'")
-    return target  # type: ignore[no-any-return]
+        target: Callable[..., Any] = import_object(dotted, function=True)
+    except DottedPathError as exc:
+        raise operation.error(exc.describe(what)) from exc
+    return target
 
 
 class LazyRule(Rule):

@@ -76,11 +76,6 @@ def load_for_command(path: Path, env: str | None, *, bind: bool = True) -> Servi
     return service
 
 
-def _load(path: Path, env: str | None) -> Any:
-    """The bound app of the service in ``path`` (kept for callers of the former private helper)."""
-    return load_for_command(path, env).app
-
-
 @cli.command()
 @SERVICE_PATH
 @ENV_OPTION

@@ -8,11 +8,11 @@ debugging) show the configuration with them hidden.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -272,17 +272,13 @@ _current: Config | None = None
 
 def import_callable(key: str, dotted: Any, where: str) -> Callable[..., Any]:
     """The function that the setting ``key`` names as ``package.module.function``; a ConfigError names what is wrong."""
-    module_name, _, attribute = dotted.rpartition(".") if isinstance(dotted, str) else ("", "", "")
-    if not module_name:
-        raise ConfigError(f"{where}: {key} {dotted!r} must be a dotted path: package.module.function")
+    from macaron.importing import DottedPathError, import_object
+
     try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise ConfigError(f"{where}: {key} '{dotted}': importing {module_name} failed: {type(exc).__name__}: {exc}") from exc
-    target = getattr(module, attribute, None)
-    if target is None or not callable(target):
-        raise ConfigError(f"{where}: {key} '{dotted}': module {module_name} has no function '{attribute}'")
-    return target  # type: ignore[no-any-return]
+        target: Callable[..., Any] = import_object(dotted, function=True)
+    except DottedPathError as exc:
+        raise ConfigError(f"{where}: {exc.describe(key)}") from exc
+    return target
 
 
 def import_callables(config: Config, key: str) -> list[tuple[str, Callable[..., Any]]]:
@@ -299,6 +295,22 @@ def set_config(config: Config | None) -> None:
     """Make ``config`` what :func:`get_config` returns outside a request (None: load it again on next use)."""
     global _current
     _current = config
+
+
+@contextmanager
+def using_config(config: Config) -> Iterator[Config]:
+    """Make ``config`` what :func:`get_config` returns outside a request for the ``with`` block, then restore the previous one.
+
+    For code that runs another service's logic in this process for a moment (a test
+    token signed with that service's settings, a script): ``with using_config(load_config(path)):``.
+    """
+    global _current
+    previous = _current
+    _current = config
+    try:
+        yield config
+    finally:
+        _current = previous
 
 
 def get_config() -> Config:

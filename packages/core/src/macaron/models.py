@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from macaron.errors import ModelValidationError
@@ -324,6 +325,59 @@ class PolymorphicModel(Model):
         instance = target.__new__(target)
         object.__setattr__(instance, "_data", data)
         return instance
+
+
+# -- What a backend or a serializer may use (macaron-dynamodb, macaron-async; docs/plugins.md) ----------
+# Functions rather than attributes: an attribute of a model is one of its spec's properties.
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a backend needs to know of a model class, read when asked (subtypes are set once the API is built)."""
+
+    name: str  # the definition's name in its spec: "Pet"
+    api: str  # the API it belongs to: "petstore", as in apis.petstore.Pet
+    schema: dict[str, Any]  # the definition, as the engine validates it (read it, do not change it)
+    attributes: Mapping[str, str]  # Python attribute -> property, where they differ ("x_id" -> "x-id")
+    nullable: frozenset[str]  # properties whose None is sent as null rather than left out
+    discriminator: str | None  # the property naming the subtype, for a model with a discriminator
+    subtypes: Mapping[str, type[Model]]  # discriminator value -> the class it selects (empty without one)
+    own_value: str | None  # the discriminator value that selects this very class
+
+
+def model_info(model: type[Model] | Model) -> ModelInfo:
+    """The facts of a model class (or of an instance's class) that a backend may rely on."""
+    cls = model if isinstance(model, type) else type(model)
+    polymorphic = issubclass(cls, PolymorphicModel) and bool(cls._discriminator)
+    return ModelInfo(
+        name=cls._name,
+        api=cls._api,
+        schema=cls._schema,
+        attributes=cls._attributes,
+        nullable=cls._nullable,
+        discriminator=cls._discriminator if polymorphic else None,  # type: ignore[attr-defined]
+        subtypes=cls._subtypes if polymorphic else {},  # type: ignore[attr-defined]
+        own_value=cls._own_value if polymorphic else None,  # type: ignore[attr-defined]
+    )
+
+
+def model_name(model: type[Model] | Model) -> str:
+    """The definition name of a model class or instance, for messages: ``model_info(model).name``."""
+    return model._name
+
+
+def wire_data(instance: Model) -> dict[str, Any]:
+    """The instance's JSON data itself, not a copy: what a backend stores, and may update in place (a version)."""
+    return instance._data  # type: ignore[no-any-return]
+
+
+def from_wire(model: type[Model], data: dict[str, Any]) -> Model:
+    """An instance over JSON data already valid for ``model``, sharing it (no copy, no validation).
+
+    A model with a discriminator becomes the subtype the data names. For data from
+    outside, use ``model.from_json(data)``, which validates.
+    """
+    return model._wrap(data)
 
 
 class ApiModels:

@@ -10,13 +10,13 @@ draft 4 for Swagger 2.0 and OpenAPI 3.0, 2020-12 for OpenAPI 3.1.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import jsonschema_rs
 import orjson
 
+from macaron.importing import DottedPathError, import_object
 from macaron.models import ApiModels, Converter, Model, PolymorphicModel, WireDict, WireList, _identity, copy_wire, parse_datetime
 from macaron.spec import DISPATCH, DRAFT4, DRAFT2020, POLYMORPHIC_SUFFIX, Api, Response, SpecError, dialect_of, python_name
 
@@ -831,8 +831,7 @@ def _attribute(prop: str) -> str:
 
 
 def _import(dotted: str, api: Api, definition: str) -> Any:
-    module_name, _, attribute = dotted.rpartition(".")
     try:
-        return getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise SpecError(api.file, f"/definitions/{escape(definition)}/x-parent", f"cannot import '{dotted}': {exc}") from exc
+        return import_object(dotted)
+    except DottedPathError as exc:
+        raise SpecError(api.file, f"/definitions/{escape(definition)}/x-parent", f"cannot import '{dotted}': {exc.reason}") from exc

@@ -19,7 +19,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.operand import Path, Value
 
 from macaron.errors import ModelValidationError
-from macaron.models import Model, PolymorphicModel, to_wire
+from macaron.models import Model, from_wire, model_info, model_name, to_wire, wire_data
 from macaron_dynamodb.backend import Backend, Cancelled, ConditionFailed
 from macaron_dynamodb.codec import AttributeValue, EncodeError, encode, encode_item, generic
 from macaron_dynamodb.errors import DynamoDBUnavailable, InvalidCursor, ItemConflict, ItemExists, ItemNotFound, TransactionCancelled
@@ -99,11 +99,11 @@ class Table:
             names = {*self.key_names, index.hash_key, *([index.range_key] if index.range_key else [])}
             self.cursor_names[index.name] = frozenset(names)
         # The spec's definitions, where updates find each property's schema ($refs resolve among them).
-        self.definitions: dict[str, dict[str, Any]] = definitions if definitions is not None else {model._name: model._schema}
+        self.definitions: dict[str, dict[str, Any]] = definitions if definitions is not None else {model_name(model): model_info(model).schema}
         self._rules: dict[type[Model], Rules] = {}
 
     def __repr__(self) -> str:
-        return f"Table({self.name!r}, model={self.model._name})"
+        return f"Table({self.name!r}, model={model_name(self.model)})"
 
     # -- keys -------------------------------------------------------------------
 
@@ -115,18 +115,18 @@ class Table:
         if kind == "N" and type(wire) in (int, float):
             return encode(wire)
         expected = "a string" if kind == "S" else "a number"
-        raise TypeError(f"{self.model._name}: key '{attribute}' is {expected}, not {type(value).__name__} {value!r}")
+        raise TypeError(f"{model_name(self.model)}: key '{attribute}' is {expected}, not {type(value).__name__} {value!r}")
 
     def key(self, key: Key) -> dict[str, AttributeValue]:
         """The DynamoDB key of a hash value or (hash, range) tuple."""
         if self.spec.range_key is None:
             if isinstance(key, tuple):
                 if len(key) != 1:
-                    raise TypeError(f"{self.model._name} is keyed by '{self.spec.hash_key}' alone, got {key!r}")
+                    raise TypeError(f"{model_name(self.model)} is keyed by '{self.spec.hash_key}' alone, got {key!r}")
                 key = key[0]
             return {self.spec.hash_key: self.key_value(self.spec.hash_key, key)}
         if not isinstance(key, tuple) or len(key) != 2:
-            raise TypeError(f"{self.model._name} is keyed by ('{self.spec.hash_key}', '{self.spec.range_key}'), got {key!r}")
+            raise TypeError(f"{model_name(self.model)} is keyed by ('{self.spec.hash_key}', '{self.spec.range_key}'), got {key!r}")
         return {
             self.spec.hash_key: self.key_value(self.spec.hash_key, key[0]),
             self.spec.range_key: self.key_value(self.spec.range_key, key[1]),
@@ -138,7 +138,7 @@ class Table:
         for name in self.key_names:
             value = data.get(name)
             if value is None:
-                raise ModelValidationError(self.model._name, [{"field": f"/{name}", "message": "is required: it is part of the key"}])
+                raise ModelValidationError(model_name(self.model), [{"field": f"/{name}", "message": "is required: it is part of the key"}])
             key[name] = self.key_value(name, value)
         return key
 
@@ -159,10 +159,10 @@ class Table:
         try:
             return encode_item(checked)
         except EncodeError as exc:
-            raise ModelValidationError(model._name, [{"field": exc.path, "message": exc.message}]) from exc
+            raise ModelValidationError(model_name(model), [{"field": exc.path, "message": exc.message}]) from exc
 
     def wrap(self, item: dict[str, AttributeValue]) -> Any:
-        return self.model._wrap(self.decode_item(item))
+        return from_wire(self.model, self.decode_item(item))
 
     def rules(self, model: type[Model]) -> Rules:
         """What an update may change in the items of ``model`` (this table's model or one of its subtypes), read once."""
@@ -173,13 +173,14 @@ class Table:
 
     def kind_filter(self, model: type[Model]) -> Condition | None:
         """For a subtype of the table's model, the condition keeping the items of its kind (its discriminator values)."""
-        if model is self.model or not issubclass(model, PolymorphicModel):
+        info = model_info(model)
+        if model is self.model or info.discriminator is None:
             return None
-        return Attr(model._discriminator).is_in(*model._subtypes)
+        return Attr(info.discriminator).is_in(*info.subtypes)
 
     def not_found(self, model: type[Model], key: dict[str, AttributeValue], found: Any = None) -> ItemNotFound:
-        other = f" (the item is a {found._name})" if found is not None else ""
-        return ItemNotFound(f"no {model._name} with {self.describe_key(key)}{other}")
+        other = f" (the item is a {model_name(found)})" if found is not None else ""
+        return ItemNotFound(f"no {model_name(model)} with {self.describe_key(key)}{other}")
 
     # -- cursors ----------------------------------------------------------------
 
@@ -264,7 +265,7 @@ class Persistent(_Base):
         existing item (ItemExists, 409). ``condition`` adds a condition of your own.
         """
         table = self._table
-        data = self._data
+        data = wire_data(self)
         arguments, new_version = _put_request(table, data, create, condition, type(self))
         try:
             table.backend.call("PutItem", arguments)
@@ -277,7 +278,7 @@ class Persistent(_Base):
     def delete(self, *, condition: Condition | None = None) -> None:
         """Delete the item; with a version property, only if nobody changed it since it was loaded."""
         table = self._table
-        data = self._data
+        data = wire_data(self)
         arguments, _ = _delete_request(table, data, condition)
         try:
             table.backend.call("DeleteItem", arguments)
@@ -448,13 +449,13 @@ class Persistent(_Base):
         puts = list(put)
         for model in puts:
             if not isinstance(model, cls):
-                raise TypeError(f"{cls._name}.batch_write: cannot put a {type(model).__name__}")
+                raise TypeError(f"{model_name(cls)}.batch_write: cannot put a {type(model).__name__}")
         deletes: list[tuple[Table, dict[str, AttributeValue]]] = []
         for target in delete:
             if isinstance(target, Persistent):
                 if not isinstance(target, cls):
-                    raise TypeError(f"{cls._name}.batch_write: cannot delete a {type(target).__name__}")
-                deletes.append((table, table.key_of(target._data)))
+                    raise TypeError(f"{model_name(cls)}.batch_write: cannot delete a {type(target).__name__}")
+                deletes.append((table, table.key_of(wire_data(target))))
             else:
                 deletes.append((table, table.key(target)))
         _batch_write(puts, deletes, unchecked)
@@ -464,7 +465,7 @@ def _index(table: Table, name: str) -> Any:
     index = table.spec.indexes.get(name)
     if index is None:
         known = ", ".join(sorted(table.spec.indexes)) or "none"
-        raise ValueError(f"{table.model._name} has no index '{name}' (its indexes: {known})")
+        raise ValueError(f"{model_name(table.model)} has no index '{name}' (its indexes: {known})")
     return index
 
 
@@ -476,7 +477,7 @@ def _kind(table: Table, model: type[Model]) -> list[Condition]:
 def _paging(table: Table, arguments: dict[str, Any], index: str | None, limit: int | None, cursor: str | None, consistent: bool) -> None:
     if index is not None:
         if consistent and not table.spec.indexes[index].local:
-            raise ValueError(f"{table.model._name}: index '{index}' is global, and DynamoDB reads global indexes eventually consistent only")
+            raise ValueError(f"{model_name(table.model)}: index '{index}' is global, and DynamoDB reads global indexes eventually consistent only")
         arguments["IndexName"] = index
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -522,7 +523,7 @@ def _version_check(table: Table, data: dict[str, Any]) -> tuple[Condition | None
     if current is None:
         return Path(name).does_not_exist(), 1
     if type(current) is not int:
-        raise ModelValidationError(table.model._name, [{"field": f"/{name}", "message": "is the version: an integer, set by save()"}])
+        raise ModelValidationError(model_name(table.model), [{"field": f"/{name}", "message": "is the version: an integer, set by save()"}])
     return Path(name) == {"N": str(current)}, current + 1
 
 
@@ -553,7 +554,7 @@ def _delete_request(table: Table, data: dict[str, Any], condition: Condition | N
 
 
 def _conflict(table: Table, key: dict[str, AttributeValue], create: bool, custom: bool, data: dict[str, Any], deleting: bool = False) -> ItemConflict:
-    what = f"{table.model._name} {table.describe_key(key)}"
+    what = f"{model_name(table.model)} {table.describe_key(key)}"
     if create:
         return ItemExists(f"{what} already exists" + (" (or your condition failed)" if custom else ""))
     reasons = []
@@ -574,7 +575,7 @@ def _update_failed(table: Table, model: type[Model], key: dict[str, AttributeVal
     missing, why = plan.diagnose(old)
     if missing:
         return table.not_found(model, key, table.wrap(old) if old is not None else None)
-    return ItemConflict(f"{model._name} {table.describe_key(key)} was not updated: {why}")
+    return ItemConflict(f"{model_name(model)} {table.describe_key(key)} was not updated: {why}")
 
 
 def _batch_write(puts: Sequence[Persistent], deletes: Sequence[tuple[Table, dict[str, AttributeValue]]], unchecked: bool) -> None:
@@ -586,13 +587,13 @@ def _batch_write(puts: Sequence[Persistent], deletes: Sequence[tuple[Table, dict
         if table.spec.version is not None:
             if not unchecked:
                 raise TypeError(
-                    f"{table.model._name} has a version property, and a batch write cannot check it: "
+                    f"{model_name(table.model)} has a version property, and a batch write cannot check it: "
                     "use save() or a transaction, or batch_write(..., unchecked=True) to write without the check"
                 )
-            current = model._data.get(table.spec.version)
+            current = wire_data(model).get(table.spec.version)
             new_version = 1 if current is None else int(current) + 1
             bumps.append((model, new_version))
-        requests.append((table.backend, table.name, {"PutRequest": {"Item": table.item_for_save(model._data, new_version, type(model))}}))
+        requests.append((table.backend, table.name, {"PutRequest": {"Item": table.item_for_save(wire_data(model), new_version, type(model))}}))
     for table, key in deletes:
         requests.append((table.backend, table.name, {"DeleteRequest": {"Key": key}}))
     by_backend: dict[int, tuple[Backend, list[tuple[str, dict[str, Any]]]]] = {}
@@ -612,7 +613,7 @@ def _batch_write(puts: Sequence[Persistent], deletes: Sequence[tuple[Table, dict
             else:
                 raise DynamoDBUnavailable(f"BatchWriteItem: items still unprocessed after {UNPROCESSED_ATTEMPTS} attempts")
     for model, version in bumps:
-        model._data[model._table.spec.version] = version  # type: ignore[index]
+        wire_data(model)[model._table.spec.version] = version  # type: ignore[index]
 
 
 def batch_write(put: Iterable[Persistent] = (), delete: Iterable[Persistent] = (), *, unchecked: bool = False) -> None:
@@ -625,7 +626,7 @@ def batch_write(put: Iterable[Persistent] = (), delete: Iterable[Persistent] = (
     for model in delete:
         if not isinstance(model, Persistent):
             raise TypeError(f"batch_write: a {type(model).__name__} is not a persisted model")
-        deletes.append((model._table, model._table.key_of(model._data)))
+        deletes.append((model._table, model._table.key_of(wire_data(model))))
     _batch_write(puts, deletes, unchecked)
 
 
@@ -660,7 +661,7 @@ class Transaction:
         identity = (table.name, _identity(key))
         for other_table, other_key, _ in self._described:
             if (other_table.name, _identity(other_key)) == identity:
-                raise ValueError(f"{table.model._name} {table.describe_key(key)} is already in this transaction (DynamoDB allows one action per item)")
+                raise ValueError(f"{model_name(table.model)} {table.describe_key(key)} is already in this transaction (DynamoDB allows one action per item)")
         if len(self._items) >= TRANSACTION_SIZE:
             raise ValueError(f"a transaction holds at most {TRANSACTION_SIZE} items")
         self._items.append({kind: operation})
@@ -668,15 +669,15 @@ class Transaction:
 
     def save(self, model: Persistent, *, create: bool = False, condition: Condition | None = None) -> None:
         table = model._table
-        operation, new_version = _put_request(table, model._data, create, condition, type(model))
+        operation, new_version = _put_request(table, wire_data(model), create, condition, type(model))
         why = "already exists" if create else "changed since it was loaded" if new_version is not None else "condition failed"
-        self._add(table, table.key_of(model._data), "Put", operation, why)
+        self._add(table, table.key_of(wire_data(model)), "Put", operation, why)
         if new_version is not None:
             self._bumps.append((model, new_version))
 
     def delete(self, model: Persistent, *, condition: Condition | None = None) -> None:
         table = model._table
-        operation, versioned = _delete_request(table, model._data, condition)
+        operation, versioned = _delete_request(table, wire_data(model), condition)
         self._add(table, operation["Key"], "Delete", operation, "changed since it was loaded" if versioned else "condition failed")
 
     def update(
@@ -706,7 +707,7 @@ class Transaction:
         """Make the transaction depend on a condition of an item it does not write (a model, or a model class and a key)."""
         if isinstance(model, Persistent):
             table = model._table
-            item_key = table.key_of(model._data)
+            item_key = table.key_of(wire_data(model))
         else:
             table = model._table
             item_key = table.key(key)
@@ -728,7 +729,7 @@ class Transaction:
         except Cancelled as exc:
             raise _cancellation(self._described, exc, "transaction cancelled, nothing was written") from None
         for model, version in self._bumps:
-            model._data[model._table.spec.version] = version  # type: ignore[index]
+            wire_data(model)[model._table.spec.version] = version  # type: ignore[index]
 
     def __enter__(self) -> Transaction:
         return self
@@ -749,7 +750,7 @@ def _cancellation(described: list[Described], cancelled: Cancelled, headline: st
         if isinstance(why, UpdatePlan):  # the item as it was says which of the update's conditions failed
             old = cancelled.items[position] if position < len(cancelled.items) else None
             why = why.diagnose(old)[1]
-        name = table.model._name if table is not None else "?"
+        name = model_name(table.model) if table is not None else "?"
         where = table.describe_key(key) if table is not None else ""
         reasons.append({"index": position, "model": name, "key": {k: generic(v) for k, v in key.items()}, "code": code, "message": message})
         detail = f" ({why})" if code == "ConditionalCheckFailed" else f" ({message})" if message else ""
@@ -818,7 +819,7 @@ def modify(model: type[M], key: Key, change: Callable[[M], Any], *, attempts: in
     """
     table = model._table
     if table.spec.version is None:
-        raise TypeError(f"{table.model._name} has no version property: without one, modify() cannot see a lost update")
+        raise TypeError(f"{model_name(table.model)} has no version property: without one, modify() cannot see a lost update")
     key_tuple = key if isinstance(key, tuple) else (key,)
     last: ItemConflict | None = None
     for attempt in range(attempts):
@@ -841,7 +842,7 @@ def modify(model: type[M], key: Key, change: Callable[[M], Any], *, attempts: in
 def persisted(model: type[Model]) -> type[Persistent]:
     """``model`` as a persisted model class, for type checkers: ``Item = persisted(apis.shop.Item)``."""
     if not issubclass(model, Persistent):
-        raise TypeError(f"{model._name} is not persisted: mark its definition with x-persist (and install macaron-dynamodb)")
+        raise TypeError(f"{model_name(model)} is not persisted: mark its definition with x-persist (and install macaron-dynamodb)")
     return model
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from macaron import hookimpl
 from macaron.config import Config
-from macaron.models import apis
+from macaron.models import apis, model_info, model_name
 from macaron.spec import Api, SpecError
 from macaron_dynamodb.codec import DecoderFactory
 from macaron_dynamodb.settings import BACKEND, NotOurs, parse
@@ -22,10 +22,10 @@ def _definitions(model: type, api: Api | None) -> dict[str, dict[str, Any]]:
     if api is not None:
         return api.definitions
     try:
-        models = getattr(apis, model._api)  # type: ignore[attr-defined]
+        models = getattr(apis, model_info(model).api)  # type: ignore[attr-defined]
     except AttributeError:
         return {}
-    return {cls._name: cls._schema for cls in models}
+    return {model_name(cls): model_info(cls).schema for cls in models}
 
 
 def _property_pointer(definition: dict[str, Any], prop: str) -> str:
@@ -43,9 +43,9 @@ def _check_polymorphism(model: type, name: str, where: str) -> None:
             raise SpecError(
                 where,
                 f"/definitions/{name}/x-persist",
-                f"{name} extends {ancestor._name}, which is persisted: a subtype is stored in its base's table (remove this x-persist)",  # type: ignore[attr-defined]
+                f"{name} extends {model_name(ancestor)}, which is persisted: a subtype is stored in its base's table (remove this x-persist)",  # type: ignore[attr-defined]
             )
-    strangers = sorted(sub._name for sub in getattr(model, "_subtypes", {}).values() if not issubclass(sub, model))
+    strangers = sorted(model_name(sub) for sub in getattr(model, "_subtypes", {}).values() if not issubclass(sub, model))
     if strangers:
         raise SpecError(
             where,
@@ -78,7 +78,7 @@ def persist(model: type, definition: dict[str, Any], config: Config, api: Api | 
         ) from None
     # The subtypes save themselves too: none of their properties may hide a method either.
     for cls in dict.fromkeys([model, *getattr(model, "_subtypes", {}).values()]):
-        own = properties if cls is model else decoders.properties(definitions.get(cls._name, {}))
+        own = properties if cls is model else decoders.properties(definitions.get(model_name(cls), {}))
         attributes = {getattr(cls, "_attributes", {}).get(prop, prop) for prop in own} | set(getattr(cls, "_attributes", {}))
         clashes = sorted(set(METHODS) & (attributes | set(own)))
         if clashes:

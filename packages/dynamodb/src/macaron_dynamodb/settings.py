@@ -17,12 +17,12 @@ Two forms, same keys::
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from macaron.importing import DottedPathError, import_object
 from macaron.spec import SpecError
 
 BACKEND = "dynamodb"
@@ -111,11 +111,10 @@ class _Checker:
 
 
 def _from_class(dotted: str, checker: _Checker) -> dict[str, Any]:
-    module_name, _, attribute = dotted.rpartition(".")
     try:
-        target = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise checker.error(f"cannot import '{dotted}': {exc}") from exc
+        target = import_object(dotted)
+    except DottedPathError as exc:
+        raise checker.error(f"cannot import '{dotted}': {exc.reason}") from exc
     keys = TABLE_KEYS | set(ALIASES)
     return {key: getattr(target, key) for key in keys if getattr(target, key, None) is not None}
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from macaron.models import model_name
 from macaron_dynamodb.errors import DynamoDBError, TableMissing
 from macaron_dynamodb.persistence import Table
 from macaron_dynamodb.settings import IndexSpec, TableSpec
@@ -138,7 +139,7 @@ def create_tables(tables: Iterable[Table], wait: bool = False, timeout: float = 
             # One table shared by several definitions (single-table design) must be declared alike.
             other = seen[table.name]
             if (other.spec.hash_key, other.spec.range_key) != (table.spec.hash_key, table.spec.range_key):
-                raise TableMismatch(f"table {table.name}: {other.model._name} and {table.model._name} declare different keys")
+                raise TableMismatch(f"table {table.name}: {model_name(other.model)} and {model_name(table.model)} declare different keys")
             continue
         seen[table.name] = table
         description = _describe(table)
@@ -153,7 +154,7 @@ def create_tables(tables: Iterable[Table], wait: bool = False, timeout: float = 
         else:
             problems = _mismatches(table, description)
             if problems:
-                raise TableMismatch(f"table {table.name} exists but differs from {table.model._name}'s x-persist: {'; '.join(problems)}")
+                raise TableMismatch(f"table {table.name} exists but differs from {model_name(table.model)}'s x-persist: {'; '.join(problems)}")
             state = "exists"
         if wait:
             _wait_active(table, deadline)

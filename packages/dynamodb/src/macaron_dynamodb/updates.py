@@ -30,7 +30,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.operand import Path
 
 from macaron.errors import ModelValidationError
-from macaron.models import Model, PolymorphicModel, to_wire
+from macaron.models import Model, PolymorphicModel, model_info, model_name, to_wire
 from macaron.schemas import Checker, escape
 from macaron.spec import DISPATCH
 from macaron_dynamodb.codec import REF_PREFIX, AttributeValue, DecoderFactory, EncodeError, encode
@@ -150,10 +150,10 @@ class Rules:
 
     def __init__(self, model: type[Model], table: Table, definitions: dict[str, dict[str, Any]]) -> None:
         self.model = model
-        self.name = model._name
+        self.name = model_name(model)
         # Kept as given: the Api's definitions object also says the dialect its schemas compile in.
         self.definitions = definitions
-        schema = definitions.get(model._name) or model._schema
+        schema = definitions.get(model_name(model)) or model_info(model).schema
         self.properties = DecoderFactory(definitions).properties(schema)
         self.required = frozenset(self._required(schema, frozenset()))
         spec = table.spec
@@ -163,16 +163,17 @@ class Rules:
         self.kept: dict[str, str] = {}  # properties that cannot be removed, and why (besides the required ones)
         self.discriminator: str | None = None
         self.own_value: str | None = None
-        if issubclass(model, PolymorphicModel) and model._discriminator:
-            self.discriminator = model._discriminator
-            self.own_value = model._own_value
-            self.fixed[self.discriminator] = "is the discriminator: an update cannot change an item's kind (save it as its new kind)"
+        info = model_info(model)
+        if info.discriminator is not None:
+            self.discriminator = info.discriminator
+            self.own_value = info.own_value
+            self.fixed[info.discriminator] = "is the discriminator: an update cannot change an item's kind (save it as its new kind)"
             self._subtype_rules(model)
         self._checkers: dict[str, Checker] = {}
         self._numbers: dict[str, NumberRule | str] = {}
         self._lists: dict[str, ListRule | str] = {}
 
-    def _subtype_rules(self, model: type[PolymorphicModel]) -> None:
+    def _subtype_rules(self, model: type[Model]) -> None:
         """Through a base, the item may be any of its subtypes: a property a subtype redeclares or requires is refused.
 
         The update is checked before the item's kind is known, against this class's
@@ -180,18 +181,18 @@ class Rules:
         that subtype can honour it.
         """
         factory = DecoderFactory(self.definitions)
-        for sub in dict.fromkeys(model._subtypes.values()):
+        for sub in dict.fromkeys(model_info(model).subtypes.values()):
             if sub is model:
                 continue
-            schema = self.definitions.get(sub._name) or sub._schema
+            schema = self.definitions.get(model_name(sub)) or model_info(sub).schema
             theirs = factory.properties(schema)
             for prop, mine in self.properties.items():
                 if prop in self.fixed:
                     continue
                 if prop in theirs and theirs[prop] != mine:
-                    self.fixed.setdefault(prop, f"is declared differently by {sub._name}: update it through {sub._name}, whose schema then applies")
+                    self.fixed.setdefault(prop, f"is declared differently by {model_name(sub)}: update it through {model_name(sub)}, whose schema then applies")
                 elif prop not in self.required and prop in self._required(schema, frozenset()):
-                    self.kept.setdefault(prop, f"is required by {sub._name}, which the item may be: remove it through the item's own kind")
+                    self.kept.setdefault(prop, f"is required by {model_name(sub)}, which the item may be: remove it through the item's own kind")
 
     def _required(self, schema: dict[str, Any], seen: frozenset[str]) -> set[str]:
         if "$ref" in schema:
@@ -297,7 +298,7 @@ class UpdatePlan:
         removes: list[str] = []
         changed: dict[str, str] = {}  # property -> the clause that changes it
         provided: set[str] = set(table.key_names)
-        attributes = rules.model._attributes
+        attributes = model_info(rules.model).attributes
 
         def accept(name: Any, clause: str) -> str | None:
             prop = attributes.get(name, name) if isinstance(name, str) else name
@@ -318,7 +319,7 @@ class UpdatePlan:
             prop = accept(name, "set")
             if prop is None:
                 continue
-            if value is None and prop not in rules.model._nullable:
+            if value is None and prop not in model_info(rules.model).nullable:
                 removals.append(prop)  # as `model.prop = None` does: the property goes away
                 continue
             wire = to_wire(value)
@@ -387,7 +388,7 @@ class UpdatePlan:
             raise ModelValidationError(rules.name, self.problems)
 
         if kind is not None and issubclass(model, PolymorphicModel):
-            self.kind_values = tuple(model._subtypes)
+            self.kind_values = tuple(model_info(model).subtypes)
             mine.append(kind.serialize(writer.names, writer.values))  # type: ignore[arg-type]  # pynamodb's hint is too narrow
         if condition is not None:
             mine.append(condition.serialize(writer.names, writer.values))  # type: ignore[arg-type]

@@ -26,22 +26,11 @@ def generate_test_token(
     from the environment, as the server does, so a token for a deployed service needs
     that service's secret in the environment.
     """
-    from macaron import config as config_module
-
-    try:
-        from macaron.auth import generate_token
-    except ImportError as exc:  # a macaron-core without JWT support
-        raise RuntimeError(f"cannot issue a test token: this macaron-core has no macaron.auth ({exc})") from exc
+    from macaron.auth import generate_token
+    from macaron.config import load_config, using_config
 
     root = Path(service if service is not None else os.environ.get("MACARON_SERVICE", "."))
     # generate_token reads macaron.get_config(); point it at this service for the call only,
     # so a test process that also runs services in-process keeps its own config.
-    previous = config_module._current
-    config_module.set_config(config_module.load_config(root, env))
-    try:
-        # scopes= only when asked for: a macaron-core from before scopes still issues plain tokens.
-        extra: dict[str, Any] = {"scopes": scopes} if scopes is not None else {}
-        token: str = generate_token(user_id, expire_in=expire_in, data=dict(data) if data is not None else None, **extra)
-    finally:
-        config_module.set_config(previous)
-    return token
+    with using_config(load_config(root, env)):
+        return generate_token(user_id, expire_in=expire_in, data=dict(data) if data is not None else None, scopes=scopes)

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from macaron_unit.closing import closed_document
-
 if TYPE_CHECKING:
     from macaron.spec import Api
 
@@ -81,15 +79,31 @@ class _ContractBroken(AssertionError):
     """schemathesis' FailureGroup is a BaseException, which hypothesis lets through unshrunk: this carries it instead."""
 
 
+# What the server's JSON library carries: beyond, it answers 400, which a contract must not count as a break.
+INT_LOW, INT_HIGH = -(2**63), 2**64 - 1
+
+
 def enforced_document(api: Api, path: Path, env: str | None = None) -> dict[str, Any]:
-    """The API's spec in one document, its objects closed as the server closes them unless it accepts unknown fields."""
-    from macaron.builtins.docs import bundle
+    """The API's spec in one document, as the server enforces it, for schemathesis to generate requests from.
+
+    Its objects are closed as the server closes them (:func:`macaron.documents.close_document`),
+    unless the service accepts unknown fields: read as written, ``{"": null, "name": "0"}``
+    would be a valid request and the server's 400 a broken contract. Integers without
+    bounds of their own get the 64-bit range the server carries.
+    """
     from macaron.config import load_config
+    from macaron.documents import bundle, close_document, document_schemas
 
     document = bundle(api.document, Path(api.file))
     if load_config(path, env).get("reject_unknown_fields", True) is False:
         return document
-    return closed_document(document)
+    document = close_document(document)
+    for schema in document_schemas(document):
+        types = schema.get("type")
+        if types == "integer" or (isinstance(types, list) and "integer" in types):
+            schema.setdefault("minimum", INT_LOW)
+            schema.setdefault("maximum", INT_HIGH)
+    return document
 
 
 def security_scopes(path: Path, env: str | None = None) -> list[str]:

@@ -18,13 +18,13 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
-from typing import Any
 
 import orjson
 import yaml
 from flask import Blueprint, Flask, Response, request, send_file, url_for
 
 from macaron.config import Config, ConfigError
+from macaron.documents import bundle
 from macaron.errors import NotFound
 from macaron.hookspecs import hookimpl
 from macaron.spec import Api
@@ -107,70 +107,6 @@ class SpecDocument:
         return body
 
 
-def bundle(document: dict[str, Any], file: Path) -> dict[str, Any]:
-    """The document with every ``$ref`` into another file replaced by a local one.
-
-    A referenced definition (``other.yaml#/definitions/Name``, or OpenAPI 3's
-    ``#/components/<kind>/Name``) is copied into the same section of the document;
-    any other external value is inlined. Swagger UI could not fetch those files.
-    """
-    documents: dict[Path, Any] = {file: document}
-    imported: dict[tuple[str, ...], Any] = {}
-    visiting: set[tuple[Path, str]] = set()
-
-    def resolve(path: Path, fragment: str) -> Any:
-        if path not in documents:
-            from macaron.builtins.swagger2 import read_document
-
-            documents[path] = read_document(path)
-        value = documents[path]
-        for token in [t for t in fragment.split("/") if t]:
-            token = token.replace("~1", "/").replace("~0", "~")
-            value = value[int(token)] if isinstance(value, list) else value[token]
-        return value
-
-    def section_of(fragment: str) -> tuple[str, ...] | None:
-        tokens = tuple(t for t in fragment.split("/") if t)
-        if (len(tokens) == 2 and tokens[0] == "definitions") or (len(tokens) == 3 and tokens[0] == "components"):
-            return tokens
-        return None
-
-    def walk(value: Any, base: Path) -> Any:
-        if isinstance(value, list):
-            return [walk(item, base) for item in value]
-        if not isinstance(value, dict):
-            return value
-        ref = value.get("$ref")
-        if isinstance(ref, str):
-            file_part, _, fragment = ref.partition("#")
-            target = (base.parent / file_part).resolve() if file_part else base
-            if target != file:
-                tokens = section_of(fragment)
-                if tokens is not None:
-                    if tokens not in imported:
-                        imported[tokens] = None  # a recursive definition stops here
-                        imported[tokens] = walk(resolve(target, fragment), target)
-                    return {"$ref": "#/" + "/".join(tokens)}
-                if (target, fragment) in visiting:
-                    return value
-                visiting.add((target, fragment))
-                try:
-                    return walk(resolve(target, fragment), target)
-                finally:
-                    visiting.discard((target, fragment))
-        return {key: walk(item, base) for key, item in value.items()}
-
-    result: dict[str, Any] = walk(document, file)
-    for tokens, value in imported.items():
-        container = result
-        for token in tokens[:-1]:
-            container[token] = dict(container.get(token) or {})
-            container = container[token]
-        # The loader already refused two different definitions under one name.
-        container.setdefault(tokens[-1], value)
-    return result
-
-
 def _page_config(apis: dict[str, SpecDocument]) -> list[dict[str, str]]:
     # The service's own APIs first: Swagger UI opens the first one.
     names = sorted(apis, key=lambda name: (name == "ping", name))
@@ -213,9 +149,9 @@ def make_blueprint(documents: dict[str, SpecDocument], title: str) -> Blueprint:
 def startup(app: Flask, config: Config) -> None:
     if not docs_enabled(config):
         return
-    from macaron.app import StartupError
+    from macaron.app import StartupError, service_of
 
-    service = app.extensions["macaron"]
+    service = service_of(app)
     for rule in app.url_map.iter_rules():
         if rule.rule == PREFIX or rule.rule.startswith(PREFIX + "/"):
             raise StartupError(

@@ -22,9 +22,14 @@ log = logging.getLogger("macaron.reporting")
 
 @hookimpl(tryfirst=True)  # before the request middleware is installed, which reads the threshold
 def startup(app: Flask, config: Config) -> None:
-    service = app.extensions.get("macaron")
-    version = service.version if service is not None else None
-    plugin_manager = service.plugin_manager if service is not None else None
+    from macaron.app import service_of
+
+    try:
+        service = service_of(app)
+    except LookupError:  # the hook called on an app of one's own
+        version, plugin_manager = None, None
+    else:
+        version, plugin_manager = service.version, service.plugin_manager
     reporting.install(app, reporting.Reporting.from_config(config, plugin_manager, version))
 
 
