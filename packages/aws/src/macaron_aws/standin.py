@@ -303,6 +303,15 @@ class Beanstalk:
 
     # environments
 
+    def do_ListAvailableSolutionStacks(self, **_: Any) -> dict[str, Any]:
+        # Newest first, as the service lists them.
+        stacks = [
+            "64bit Amazon Linux 2023 v4.4.0 running Docker",
+            "64bit Amazon Linux 2023 v4.3.0 running Docker",
+            "64bit Amazon Linux 2023 v4.4.0 running Python 3.11",
+        ]
+        return {"SolutionStacks": stacks, "SolutionStackDetails": [{"SolutionStackName": s, "PermittedFileTypes": ["zip"]} for s in stacks]}
+
     def do_CheckDNSAvailability(self, CNAMEPrefix: str, **_: Any) -> dict[str, Any]:
         cname = f"{CNAMEPrefix}.{self.region}.elasticbeanstalk.com"
         return {"Available": all(env.cname != cname for env in self._live()), "FullyQualifiedCNAME": cname}
