@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 import requests
 
+from containers import git, private_storage, registry_free_base
 from macaron.image import ImageError, build_image, containerfile, find_tool, pull_image, push_image, run_image
 
 FIXTURE = Path(__file__).parent / "fixtures" / "imaged"
 SECRET = "s3cr3t-" + os.urandom(8).hex()
 MACARON = [sys.executable, "-m", "macaron"]
-COMMIT_DATE = "2026-11-02T10:00:00+00:00"
 
 
 def free_port() -> int:
@@ -39,42 +39,13 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def containers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A private container storage, and the runtime settings this machine needs."""
-    if shutil.which("podman") is None:
-        pytest.fail("podman is not installed: tests/system-packages.txt should have installed it")
-    folder = tmp_path_factory.mktemp("containers")
-    (folder / "storage.conf").write_text(
-        f'[storage]\ndriver = "overlay"\ngraphroot = "{folder}/storage"\nrunroot = "{folder}/run"\n', encoding="utf-8"
-    )
-    (folder / "containers.conf").write_text(
-        '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\n', encoding="utf-8"
-    )
-    saved = {name: os.environ.get(name) for name in ("CONTAINERS_STORAGE_CONF", "CONTAINERS_CONF")}
-    os.environ["CONTAINERS_STORAGE_CONF"] = str(folder / "storage.conf")
-    os.environ["CONTAINERS_CONF"] = str(folder / "containers.conf")
-    yield folder
-    subprocess.run(["podman", "rm", "-af"], capture_output=True, check=False)
-    subprocess.run(["podman", "system", "reset", "-f"], capture_output=True, check=False)
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with private_storage(tmp_path_factory.mktemp("containers")) as folder:
+        yield folder
 
 
 @pytest.fixture(scope="module")
 def base(containers: Path) -> str:
-    done = subprocess.run([*MACARON, "image", "base", "--json"], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
-    assert result["image"].startswith("localhost/macaron-base:")
-    return str(result["image"])
-
-
-def git(root: Path, *args: str) -> str:
-    environment = {**os.environ, "GIT_AUTHOR_DATE": COMMIT_DATE, "GIT_COMMITTER_DATE": COMMIT_DATE}
-    command = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com", *args]
-    return subprocess.run(command, capture_output=True, text=True, check=True, env=environment).stdout
+    return registry_free_base()
 
 
 @pytest.fixture(scope="module")

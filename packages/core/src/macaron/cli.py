@@ -349,10 +349,14 @@ def _deploy_command(manager: MacaronPluginManager, target: str, plugin: str) -> 
             "rehearse": rehearse,
             **extra,
         }
+        from macaron.deploying import DeployError
+
         try:
             summary = manager.hook.on_deploy(target=target, service_path=service.root, config=service.config, options=options)
         except click.ClickException:
             raise
+        except DeployError as exc:  # the plugin's own account of what failed and what is live
+            raise click.ClickException(f"deploy to '{target}' failed: {exc}") from exc
         except Exception as exc:  # a failed deploy is reported in one line, not a traceback
             raise click.ClickException(f"deploy to '{target}' (plugin '{plugin}') failed: {type(exc).__name__}: {exc}") from exc
         if summary is None:

@@ -1,0 +1,61 @@
+"""Containers in tests: a private podman storage, and the registry-free base image, shared by every test module.
+
+This machine's runtime quirks (runc, the ulimits its VM allows) are set through CONTAINERS_CONF, as an
+operator would, never in macaron.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+MACARON = [sys.executable, "-m", "macaron"]
+
+
+@contextmanager
+def private_storage(folder: Path) -> Iterator[Path]:
+    """podman (and buildah) with a storage in ``folder`` for the block, emptied afterwards."""
+    if shutil.which("podman") is None:
+        pytest.fail("podman is not installed: tests/system-packages.txt should have installed it")
+    (folder / "storage.conf").write_text(
+        f'[storage]\ndriver = "overlay"\ngraphroot = "{folder}/storage"\nrunroot = "{folder}/run"\n', encoding="utf-8"
+    )
+    (folder / "containers.conf").write_text(
+        '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\n', encoding="utf-8"
+    )
+    saved = {name: os.environ.get(name) for name in ("CONTAINERS_STORAGE_CONF", "CONTAINERS_CONF")}
+    os.environ["CONTAINERS_STORAGE_CONF"] = str(folder / "storage.conf")
+    os.environ["CONTAINERS_CONF"] = str(folder / "containers.conf")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["podman", "rm", "-af"], capture_output=True, check=False)
+        subprocess.run(["podman", "system", "reset", "-f"], capture_output=True, check=False)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def registry_free_base() -> str:
+    """``macaron image base --json``: built once per machine (cached), imported into the current storage."""
+    done = subprocess.run([*MACARON, "image", "base", "--json"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    image = str(json.loads(done.stdout)["image"])
+    assert image.startswith("localhost/macaron-base:")
+    return image
+
+
+def git(root: Path, *args: str, date: str = "2026-11-02T10:00:00+00:00") -> str:
+    environment = {**os.environ, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+    command = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com", *args]
+    return subprocess.run(command, capture_output=True, text=True, check=True, env=environment).stdout
