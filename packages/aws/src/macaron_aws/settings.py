@@ -8,6 +8,7 @@ from typing import Any
 
 from macaron.config import Config
 from macaron.deploying import DeployError
+from macaron.image import secret_names
 
 # What docs/deploy.md documents, in the same order; each default is derived from the service where it can be.
 DOCUMENTED = {
@@ -96,7 +97,7 @@ def load_settings(config: Config, service_name: str, *, environ: dict[str, str] 
     settings = BeanstalkSettings(application=application, **values)
     if settings.min_hosts > settings.max_hosts or settings.max_hosts == 0:
         raise DeployError(f"{where}: min_hosts ({settings.min_hosts}) must be <= max_hosts ({settings.max_hosts}), and max_hosts >= 1")
-    secret_clash = sorted(set(settings.environment) & set(config.get("env_secrets") or []))
+    secret_clash = sorted(set(settings.environment) & set(secret_names(config.root, config.env))) if config.root else []
     if secret_clash:
         raise DeployError(f"{where}.environment: {', '.join(secret_clash)} are env_secrets: their values come from the deployer's environment")
     env = environ or {}
