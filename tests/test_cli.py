@@ -64,7 +64,7 @@ def test_plugins_list_prints_a_table() -> None:
     result = run_macaron("plugins", "list")
     assert result.returncode == 0, result.stderr
     header, rule, *rows = result.stdout.splitlines()
-    assert header.split() == ["plugin", "distribution", "module", "hooks"]
+    assert header.split() == ["plugin", "distribution", "module", "targets", "hooks"]
     assert set(rule) == {"-", " "}
     by_name = {row.split()[0]: row for row in rows}
     assert f"macaron-core {metadata.version('macaron-core')} (built-in)" in by_name["swagger2"]
@@ -88,6 +88,7 @@ def test_plugins_list_json() -> None:
         "module": "macaron.builtins.swagger2",
         "builtin": True,
         "hooks": ["load_spec"],
+        "deploy_targets": [],
     }
     assert plugins["ping"]["builtin"] and "register_apis" in plugins["ping"]["hooks"]
     assert plugins["greeter"] == {
@@ -97,6 +98,7 @@ def test_plugins_list_json() -> None:
         "module": "macaron_greeter.plugin",
         "builtin": False,
         "hooks": GREETER_HOOKS,
+        "deploy_targets": ["greeter-folder"],
     }
 
 

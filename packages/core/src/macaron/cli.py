@@ -42,20 +42,25 @@ def plugins() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def plugins_list(as_json: bool) -> None:
     """List every plugin: built-ins and those installed under the entry-point group 'macaron'."""
-    infos = pm().plugin_infos()
+    manager = pm()
+    infos = manager.plugin_infos()
+    targets: dict[str, list[str]] = {}
+    for target, plugin in sorted(deploy_targets(manager).items()):
+        targets.setdefault(plugin, []).append(target)
     if as_json:
-        click.echo(json.dumps([info.as_dict() for info in infos], indent=2))
+        click.echo(json.dumps([{**info.as_dict(), "deploy_targets": targets.get(info.name, [])} for info in infos], indent=2))
         return
     rows = [
         [
             info.name,
             f"{info.distribution or '-'} {info.version or ''}".strip() + (" (built-in)" if info.builtin else ""),
             info.module,
+            ", ".join(targets.get(info.name, [])) or "-",
             ", ".join(info.hooks) or "-",
         ]
         for info in infos
     ]
-    click.echo(_table(rows, ["plugin", "distribution", "module", "hooks"]))
+    click.echo(_table(rows, ["plugin", "distribution", "module", "targets", "hooks"]))
 
 
 def load_for_command(path: Path, env: str | None, *, bind: bool = True) -> Service:
