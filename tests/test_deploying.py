@@ -112,6 +112,8 @@ def test_the_gate_passes_a_good_service_and_fails_a_wrong_one(tmp_path: Path) ->
         failed = run_gate(url, HELLO, time_limit=20)
     assert not failed.passed
     assert "acceptance tests FAILED" in failed.report
+    # However long the contract run's report after it, the acceptance failure stays in what a failed deploy prints.
+    assert "Goodbye, Ada!" in failed.tail(3) and "acceptance tests FAILED" in failed.tail(3)
 
 
 def test_a_rehearsal_registry_serves_the_registry_api() -> None:

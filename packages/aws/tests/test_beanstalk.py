@@ -106,7 +106,7 @@ def deploy(service: Path, aws: StandIn, *args: str, **changes: str | None) -> su
 
 def live_version(aws: StandIn) -> str | None:
     try:
-        return str(requests.get(f"{LIVE}/version", proxies={"http": aws.server.proxy_url}, timeout=5).json()["version"])
+        return str(requests.get(f"{LIVE}/version", proxies={"http": aws.server.proxy_url}, timeout=15).json()["version"])
     except (requests.RequestException, ValueError, KeyError):
         return None
 
@@ -217,9 +217,9 @@ def test_an_update_goes_live_only_after_its_gate(service: Path, aws: StandIn) ->
 
 def test_a_version_failing_its_acceptance_tests_never_goes_live(service: Path, aws: StandIn) -> None:
     done = deploy(service, aws, "--version", "2.1.0-rc1")
-    assert done.returncode != 0
-    assert "2.1.0-rc1 is not a release" in done.stderr  # the gate's report
-    assert "nothing was swapped: imaged-2-0-0 (2.0.0) is still live" in done.stderr
+    assert done.returncode != 0, done.stderr
+    assert "2.1.0-rc1 is not a release" in done.stderr, done.stderr  # the gate's report
+    assert "nothing was swapped: imaged-2-0-0 (2.0.0) is still live" in done.stderr, done.stderr
     assert live_version(aws) == "2.0.0"
     assert "imaged-2-1-0-rc1" not in standing(aws)
 

@@ -134,20 +134,35 @@ class Beanstalk:
         self.pipeline.say(f"created the bucket {bucket}")
 
     def read_history(self, bucket: str) -> list[dict[str, Any]]:
+        return self._history(bucket)[0]
+
+    def _history(self, bucket: str) -> tuple[list[dict[str, Any]], str | None]:
+        """Which environment went live when, and the ETag of that record (None when there is none yet)."""
         try:
-            body = self.client("s3").get_object(Bucket=bucket, Key=f"{self.settings.application}/{HISTORY}")["Body"].read()
+            found = self.client("s3").get_object(Bucket=bucket, Key=f"{self.settings.application}/{HISTORY}")
         except botocore.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NoSuchBucket"):
-                return []
+                return [], None
             raise DeployError(f"reading {HISTORY}: {_aws_error(exc)}") from exc
-        history: list[dict[str, Any]] = json.loads(body).get("live", [])
-        return history
+        history: list[dict[str, Any]] = json.loads(found["Body"].read()).get("live", [])
+        return history, str(found["ETag"])
 
     def record_live(self, bucket: str, env: dict[str, Any], version: str) -> None:
-        history = self.read_history(bucket)
-        history.append({"version": version, "environment": env["EnvironmentName"], "at": datetime.datetime.now(datetime.timezone.utc).isoformat()})
-        body = json.dumps({"live": history[-50:]}, indent=1).encode()
-        self.call("s3", "put_object", Bucket=bucket, Key=f"{self.settings.application}/{HISTORY}", Body=body, ContentType="application/json")
+        """Append to the record with a conditional write, so that two deployers never lose each other's entry."""
+        entry = {"version": version, "environment": env["EnvironmentName"], "at": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+        for _ in range(10):
+            history, etag = self._history(bucket)
+            body = json.dumps({"live": [*history, entry][-50:]}, indent=1).encode()
+            condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+            try:
+                self.client("s3").put_object(
+                    Bucket=bucket, Key=f"{self.settings.application}/{HISTORY}", Body=body, ContentType="application/json", **condition
+                )
+                return
+            except botocore.exceptions.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                    raise DeployError(f"writing {HISTORY}: {_aws_error(exc)}") from exc
+        raise DeployError(f"{HISTORY} kept changing under this deploy (another deploy of {self.settings.application} at the same time?)")
 
     # -- the steps --------------------------------------------------------------------------------
 

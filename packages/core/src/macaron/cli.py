@@ -368,7 +368,9 @@ def _deploy_command(manager: MacaronPluginManager, target: str, plugin: str) -> 
             click.echo(json.dumps(summary, indent=2, default=str))
             return
         for key, value in summary.items():
-            click.echo(f"{key}: {value}")
+            if key == "steps":  # printed one by one as they ran (macaron.deploying.Pipeline); --json has them
+                continue
+            click.echo(f"{key}: {json.dumps(value, default=str) if isinstance(value, (dict, list)) else value}")
 
     origin = manager.origins.get(plugin)
     by = (origin.distribution if origin else None) or plugin

@@ -138,8 +138,11 @@ class GateResult:
     seconds: float
     report: str  # the test run's output, masked, last lines
 
-    def tail(self, lines: int = 30) -> str:
-        return "\n".join(self.report.splitlines()[-lines:])
+    def tail(self, lines: int = 40) -> str:
+        """The last ``lines`` lines, after every earlier line that names a failure (pytest's and the contract run's)."""
+        all_lines = self.report.splitlines()
+        head = [line for line in all_lines[:-lines] if "FAILED" in line or "Error:" in line or line.startswith("E   ")]
+        return "\n".join([*head, *(["..."] if head else []), *all_lines[-lines:]])
 
 
 def run_gate(
