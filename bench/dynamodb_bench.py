@@ -131,7 +131,7 @@ def raw_model(url: str) -> type[PynamoModel]:
 
 
 def macaron_model(url: str, folder: Path) -> Any:
-    from macaron import create_app
+    from macaron import create_app, service_of
     from macaron.plugins import get_plugin_manager
     from macaron_dynamodb import create_tables, plugin, tables_of
 
@@ -140,7 +140,7 @@ def macaron_model(url: str, folder: Path) -> Any:
     (folder / "macaron.yaml").write_text(f"name: bench\ndynamodb: {{endpoint_url: '{url}', region: us-east-1}}\n")
     pm = get_plugin_manager(load_entrypoints=False)
     pm.register_plugin(plugin, name="dynamodb")
-    models = create_app(folder, plugin_manager=pm).extensions["macaron"].models["bench"]
+    models = service_of(create_app(folder, plugin_manager=pm)).models["bench"]
     create_tables(tables_of(models), wait=True)
     return models.Item
 

@@ -28,8 +28,12 @@ def private_storage(folder: Path) -> Iterator[Path]:
     (folder / "storage.conf").write_text(
         f'[storage]\ndriver = "overlay"\ngraphroot = "{folder}/storage"\nrunroot = "{folder}/run"\n', encoding="utf-8"
     )
+    # The engine's run-time folder and locks private too: podman's defaults (/run/libpod, shared memory locks) are
+    # shared by every storage, and another test run's `podman system reset` there breaks this one's containers.
     (folder / "containers.conf").write_text(
-        '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\n', encoding="utf-8"
+        '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\n'
+        f'[engine]\nruntime = "runc"\ntmp_dir = "{folder}/tmp"\nlock_type = "file"\n',
+        encoding="utf-8",
     )
     saved = {name: os.environ.get(name) for name in ("CONTAINERS_STORAGE_CONF", "CONTAINERS_CONF")}
     os.environ["CONTAINERS_STORAGE_CONF"] = str(folder / "storage.conf")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from async_support import macaron_worker, rabbitmq_missing, rabbitmq_server, stop, wait_until, write_service
 
-from macaron import apis, create_app
+from macaron import apis, create_app, service_of
 from macaron.context import CallContext, use
 from macaron_async.runtime import runtime
 from macaron_async.settings import settings_from_config
@@ -54,7 +54,7 @@ def test_tasks_go_through_rabbitmq_and_survive_a_killed_worker(amqp_port: int, t
     outbox.mkdir()
     root, package = write_service(tmp_path / "service", HANDLERS.replace("OUTBOX_PATH", str(outbox)), {"broker_url": f"amqp://guest:guest@127.0.0.1:{amqp_port}//"})
     app = create_app(root)
-    runtime.configure(settings_from_config(app.extensions["macaron"].config), app, package)
+    runtime.configure(settings_from_config(service_of(app).config), app, package)
     handlers = __import__(f"{package}.api", fromlist=["api"])
     item = getattr(apis, package).Item
 

@@ -13,7 +13,7 @@ import pytest
 import redis
 from async_support import macaron_worker, stop, wait_until, write_service
 
-from macaron import create_app
+from macaron import create_app, service_of
 from macaron_async.runtime import runtime
 from macaron_async.settings import settings_from_config
 
@@ -52,7 +52,7 @@ def service(tmp_path: Path, redis_port: int) -> Iterator[tuple[Path, ModuleType,
     }
     root, package = write_service(tmp_path / "service", HANDLERS.replace("REDIS_PORT", str(redis_port)), async_config)
     app = create_app(root)
-    runtime.configure(settings_from_config(app.extensions["macaron"].config), app, package)
+    runtime.configure(settings_from_config(service_of(app).config), app, package)
     yield root, __import__(f"{package}.api", fromlist=["api"]), store
     redis.Redis(port=redis_port, db=0).flushdb()
 

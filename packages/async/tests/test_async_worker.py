@@ -16,7 +16,7 @@ import redis
 from async_support import Worker, macaron_worker, wait_until, write_service
 from flask import Flask
 
-from macaron import apis, create_app
+from macaron import apis, create_app, service_of
 from macaron.context import CallContext, use
 from macaron_async import TaskArgumentError
 from macaron_async.runtime import runtime
@@ -149,7 +149,7 @@ def this_service(service: Service) -> None:
     if runtime.flask_app is not service.app:
         from macaron_async.settings import settings_from_config
 
-        runtime.configure(settings_from_config(service.app.extensions["macaron"].config), service.app, service.package)
+        runtime.configure(settings_from_config(service_of(service.app).config), service.app, service.package)
 
 
 def test_the_callers_context_and_model_arguments_reach_the_worker(service: Service) -> None:

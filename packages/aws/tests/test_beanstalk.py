@@ -279,6 +279,28 @@ def test_a_run_cut_off_after_green_is_picked_up(service: Path, aws: StandIn) -> 
     assert created(aws, "imaged-4-0-0") == 1
 
 
+def test_secrets_as_parameter_store_references(service: Path, aws: StandIn) -> None:
+    configure(service, secrets="ssm")
+    commit(service, "secrets from Parameter Store")
+    ssm = boto3.client("ssm", endpoint_url=aws.moto_url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    path = "/macaron/imaged/imaged-5-0-0-rc1/"
+    # A version failing its gate takes its parameters with it.
+    failed = deploy(service, aws, "--version", "5.0.0-rc1")
+    assert failed.returncode != 0 and "5.0.0-rc1 is not a release" in failed.stderr, failed.stderr
+    assert ssm.get_parameters_by_path(Path=path, Recursive=True)["Parameters"] == []
+
+    done = deploy(service, aws, "--version", "5.0.0")
+    assert done.returncode == 0, done.stderr
+    # Live means the container started, and the service refuses to start without IMAGED_SECRET: the host fetched it.
+    assert live_version(aws) == "5.0.0"
+    env = next(env for env in aws.server.eb.environments if env.name == "imaged-5-0-0")
+    assert SECRET not in json.dumps(sorted(env.settings.values()))
+    reference = env.settings[("aws:elasticbeanstalk:application:environmentsecrets", "IMAGED_SECRET")]
+    assert reference == "arn:aws:ssm:us-east-1:123456789012:parameter/macaron/imaged/imaged-5-0-0/IMAGED_SECRET"
+    stored = ssm.get_parameter(Name="/macaron/imaged/imaged-5-0-0/IMAGED_SECRET", WithDecryption=True)["Parameter"]
+    assert stored["Type"] == "SecureString" and stored["Value"] == SECRET
+
+
 def test_rehearse_on_the_example_service(base: str, tmp_path: Path) -> None:
     root = tmp_path / "helloworld"
     shutil.copytree(HELLO, root, ignore=shutil.ignore_patterns("__pycache__"))

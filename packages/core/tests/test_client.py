@@ -176,3 +176,14 @@ def test_a_client_without_url_is_a_start_up_error(tmp_path: Path, monkeypatch: p
     monkeypatch.delenv("ITEMS_URL", raising=False)
     with pytest.raises(ConfigError, match="ITEMS_URL"):
         load_clients(SERVICES / "shop")
+
+
+@pytest.mark.parametrize("value", ["no", 0, "false"])
+def test_reject_unknown_fields_of_the_wrong_type_stops_a_client_as_it_stops_the_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: object) -> None:
+    service = tmp_path / "typo"
+    shutil.copytree(SERVICES / "shop", service)
+    with (service / "macaron.yaml").open("a") as config:
+        config.write(f"reject_unknown_fields: {value!r}\n")
+    monkeypatch.setenv("ITEMS_URL", "http://127.0.0.1:9")
+    with pytest.raises(ConfigError, match=f"'reject_unknown_fields' must be true or false, not {value!r}"):
+        load_clients(service)

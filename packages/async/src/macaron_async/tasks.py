@@ -25,6 +25,7 @@ from flask import after_this_request, has_app_context, has_request_context
 from macaron.context import CallContext, current, use
 from macaron.errors import MacaronException
 from macaron.models import to_wire
+from macaron.reporting import report_error
 from macaron_async.schedule import Schedule
 from macaron_async.serialize import TaskArgumentError, decode_call, encode_call
 
@@ -260,11 +261,6 @@ class AsyncTask(Generic[P, R]):
             "args": args,
             "kwargs": kwargs,
         }
-        try:
-            from macaron.reporting import report_error
-        except ImportError:  # a macaron-core without crash reporting
-            log.error("%s", title, exc_info=exc)
-            return
         try:
             report_error(title, data=data, exception=exc, is_fatal=True)
         except Exception:

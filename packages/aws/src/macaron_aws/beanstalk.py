@@ -30,6 +30,7 @@ from macaron.image import ImageError, build_image, find_tool
 from macaron_aws.settings import BeanstalkSettings, load_settings
 
 ENV_NAMESPACE = "aws:elasticbeanstalk:application:environment"
+SECRETS_NAMESPACE = "aws:elasticbeanstalk:application:environmentsecrets"
 CONTAINER_PORT = 8080
 HISTORY = "live.json"
 TAG_SERVICE = "macaron:service"
@@ -192,9 +193,34 @@ class Beanstalk:
                 ("aws:elbv2:listener:443", "Protocol", "HTTPS"),
                 ("aws:elbv2:listener:443", "SSLCertificateArns", s.certificate),
             ]
-        variables = {**s.environment, "MACARON_VERSION": self.version, **({"MACARON_ENV": self.env} if self.env else {}), **secrets}
+        variables = {**s.environment, "MACARON_VERSION": self.version, **({"MACARON_ENV": self.env} if self.env else {})}
+        if s.secrets == "properties":
+            variables.update(secrets)
+        else:  # the hosts fetch each value at launch: the environment's configuration holds only where it is
+            options += [(SECRETS_NAMESPACE, name, reference) for name, reference in sorted(secrets.items())]
         options += [(ENV_NAMESPACE, name, value) for name, value in sorted(variables.items())]
         return [{"Namespace": namespace, "OptionName": name, "Value": value} for namespace, name, value in options]
+
+    def parameter_path(self, environment: str) -> str:
+        return f"/macaron/{self.settings.application}/{environment}/"
+
+    def store_secrets(self, environment: str) -> dict[str, str]:
+        """``secrets: ssm``: each secret as a SecureString parameter of this environment's; their ARNs."""
+        account = self.call("sts", "get_caller_identity")["Account"]
+        references = {}
+        for name, value in sorted(self.secrets.items()):
+            parameter = f"{self.parameter_path(environment)}{name}"
+            self.call("ssm", "put_parameter", Name=parameter, Value=value, Type="SecureString", Overwrite=True)
+            references[name] = f"arn:aws:ssm:{self.settings.region}:{account}:parameter{parameter}"
+        return references
+
+    def forget_secrets(self, environment: str) -> None:
+        if self.settings.secrets != "ssm":
+            return
+        found = self.call("ssm", "get_parameters_by_path", Path=self.parameter_path(environment), Recursive=True)["Parameters"]
+        names = [parameter["Name"] for parameter in found]
+        if names:
+            self.call("ssm", "delete_parameters", Names=names)
 
     def bundle(self, image: str) -> bytes:
         """The source bundle: a Dockerrun.aws.json naming the pushed image; no secret, no code (the image has it)."""
@@ -260,6 +286,7 @@ class Beanstalk:
             self.pipeline.say(f"{why}: kept {name} (--keep-failed); terminate it with --cleanup")
             return
         self.call("elasticbeanstalk", "terminate_environment", EnvironmentName=name)
+        self.forget_secrets(name)
         self.pipeline.say(f"{why}: terminating {name}")
 
     def live_summary(self) -> str:
@@ -282,7 +309,11 @@ class Beanstalk:
             checked = check_service(self.root, self.env, gate=False)
             self.pipeline.secrets.update(checked.secrets)
         name = self.settings.environment_name(self.version)
-        settings = self.option_settings(checked.secrets)
+        if self.settings.secrets == "ssm":
+            references = {n: f"ssm:{self.parameter_path(name)}{n}" for n in checked.secrets}
+            settings = self.option_settings(references)
+        else:
+            settings = self.option_settings(checked.secrets)
         shown = mask_environment({o["OptionName"]: o["Value"] for o in settings if o["Namespace"] == ENV_NAMESPACE}, list(checked.secrets))
         plan = {
             "application": self.settings.application,
@@ -412,7 +443,7 @@ class Beanstalk:
                 VersionLabel=self.version,
                 CNAMEPrefix=self.live_prefix if first else self.settings.environment_cname(self.version),
                 SolutionStackName=self.solution_stack(),
-                OptionSettings=self.option_settings(self.secrets),
+                OptionSettings=self.option_settings(self.store_secrets(name) if self.settings.secrets == "ssm" else self.secrets),
                 Tags=[
                     {"Key": TAG_SERVICE, "Value": str(self.config.get("name"))},
                     {"Key": TAG_VERSION, "Value": self.version},
@@ -465,6 +496,7 @@ class Beanstalk:
                 if env["EnvironmentName"] in kept or not self.made_by_macaron(env):
                     continue
                 self.call("elasticbeanstalk", "terminate_environment", EnvironmentName=env["EnvironmentName"])
+                self.forget_secrets(env["EnvironmentName"])
                 terminated.append(env["EnvironmentName"])
                 self.pipeline.say(f"terminating {env['EnvironmentName']} ({env['VersionLabel']})")
             step.detail.update(kept=", ".join(kept) or "none", terminated=", ".join(terminated) or "none")

@@ -1,7 +1,7 @@
 """``macaron deploy beanstalk --rehearse``: the whole pipeline on this machine, against local stand-ins.
 
 The deploy code runs unchanged; only boto3's own configuration points elsewhere, as it would for any boto3
-program: ``AWS_ENDPOINT_URL_<SERVICE>`` sends S3, STS and ECR to moto's server and Elastic Beanstalk to
+program: ``AWS_ENDPOINT_URL_<SERVICE>`` sends S3, STS, ECR and SSM to moto's server and Elastic Beanstalk to
 :mod:`macaron_aws.standin`, whose environments pull the pushed image from a registry on 127.0.0.1 and really
 run it; ``HTTP_PROXY`` lets the gate and the live check reach the environments' CNAMEs. The tests of
 macaron-aws use the same set-up through :func:`standin`.
@@ -58,12 +58,14 @@ def standin(*, region: str = REGION, health_timeout: float = 60.0) -> Iterator[S
     try:
         moto_url = f"http://127.0.0.1:{moto._port}"
         with local_registry() as registry:
-            s3 = boto3.client("s3", endpoint_url=moto_url, region_name=region, aws_access_key_id="rehearsal", aws_secret_access_key="rehearsal")
-            with BeanstalkServer(s3, launch, region=region, health_timeout=health_timeout).running() as server:
+            keys = {"endpoint_url": moto_url, "region_name": region, "aws_access_key_id": "rehearsal", "aws_secret_access_key": "rehearsal"}
+            s3, ssm = boto3.client("s3", **keys), boto3.client("ssm", **keys)
+            with BeanstalkServer(s3, launch, region=region, health_timeout=health_timeout, ssm=ssm).running() as server:
                 variables = {
                     "AWS_ENDPOINT_URL_S3": moto_url,
                     "AWS_ENDPOINT_URL_STS": moto_url,
                     "AWS_ENDPOINT_URL_ECR": moto_url,
+                    "AWS_ENDPOINT_URL_SSM": moto_url,
                     "AWS_ENDPOINT_URL_ELASTIC_BEANSTALK": server.endpoint_url,
                     "AWS_ACCESS_KEY_ID": "rehearsal",
                     "AWS_SECRET_ACCESS_KEY": "rehearsal",

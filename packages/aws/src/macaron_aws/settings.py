@@ -26,11 +26,15 @@ DOCUMENTED = {
     "bucket": "S3 bucket of the source bundles (default: macaron-<application>-<account>, created if missing)",
     "instance_profile": "IAM instance profile of the hosts",
     "service_role": "IAM service role of the environments",
+    "secrets": "how env_secrets reach the hosts: 'properties' (environment properties) or 'ssm' (Parameter Store references)",
     "environment": "non-secret environment variables for the service (mapping); env_secrets are added by the deploy",
     "timeout": "seconds to wait for a new environment to be Ready and Green before terminating it",
     "poll": "seconds between two looks at a changing environment",
     "keep": "environments --cleanup keeps by default: the live one and those live before it",
 }
+
+
+SECRET_MODES = ("properties", "ssm")
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class BeanstalkSettings:
     bucket: str | None = None
     instance_profile: str = "aws-elasticbeanstalk-ec2-role"
     service_role: str = "aws-elasticbeanstalk-service-role"
+    secrets: str = "properties"
     environment: dict[str, str] = field(default_factory=dict)
     timeout: float = 900.0
     poll: float = 5.0
@@ -95,6 +100,8 @@ def load_settings(config: Config, service_name: str, *, environ: dict[str, str] 
     if not application:
         raise DeployError(f"{where}.application: no letters or digits in {service_name!r}")
     settings = BeanstalkSettings(application=application, **values)
+    if settings.secrets not in SECRET_MODES:
+        raise DeployError(f"{where}.secrets: one of {', '.join(SECRET_MODES)}, not {settings.secrets!r}")
     if settings.min_hosts > settings.max_hosts or settings.max_hosts == 0:
         raise DeployError(f"{where}: min_hosts ({settings.min_hosts}) must be <= max_hosts ({settings.max_hosts}), and max_hosts >= 1")
     secret_clash = sorted(set(settings.environment) & set(secret_names(config.root, config.env))) if config.root else []

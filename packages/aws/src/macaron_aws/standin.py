@@ -42,6 +42,8 @@ from botocore.model import ListShape, MapShape, Shape, StructureShape
 ACCOUNT = "123456789012"
 XMLNS = "http://elasticbeanstalk.amazonaws.com/docs/2010-12-01/"
 ENV_NAMESPACE = "aws:elasticbeanstalk:application:environment"
+# Environment variables whose values the hosts fetch at launch from Parameter Store (or Secrets Manager) by ARN.
+SECRETS_NAMESPACE = "aws:elasticbeanstalk:application:environmentsecrets"
 PROCESS_NAMESPACE = "aws:elasticbeanstalk:environment:process:default"
 
 
@@ -166,8 +168,10 @@ class Environment:
 class Beanstalk:
     """The state and the actions; :class:`BeanstalkServer` puts it on HTTP."""
 
-    def __init__(self, s3: Any, launcher: Launcher, *, region: str = "us-east-1", health_timeout: float = 60.0) -> None:
-        self.s3, self.launcher, self.region, self.health_timeout = s3, launcher, region, health_timeout
+    def __init__(
+        self, s3: Any, launcher: Launcher, *, region: str = "us-east-1", health_timeout: float = 60.0, ssm: Any = None
+    ) -> None:
+        self.s3, self.launcher, self.region, self.health_timeout, self.ssm = s3, launcher, region, health_timeout, ssm
         self.model = botocore.session.get_session().get_service_model("elasticbeanstalk")
         self.lock = threading.RLock()
         self.applications: dict[str, datetime] = {}
@@ -357,6 +361,7 @@ class Beanstalk:
             image = self._image(env)
             env.port = free_port()
             variables = {name: value for (namespace, name), value in env.settings.items() if namespace == ENV_NAMESPACE}
+            variables.update(self._fetch_secrets(env))
             env.container = self.launcher(image, env.port, variables)
         except Exception as exc:
             with self.lock:
@@ -389,6 +394,17 @@ class Beanstalk:
                         f"Environment health has transitioned from {before} to {env.health}.",
                         "WARN" if env.health == "Red" else "INFO",
                     )
+
+    def _fetch_secrets(self, env: Environment) -> dict[str, str]:
+        """What a host does at launch: each environment secret read from Parameter Store by its ARN."""
+        fetched = {}
+        for (namespace, name), arn in env.settings.items():
+            if namespace != SECRETS_NAMESPACE:
+                continue
+            if self.ssm is None or ":ssm:" not in arn or ":parameter/" not in arn:
+                raise RuntimeError(f"environment secret {name}: {arn} is not a Parameter Store ARN this stand-in can read")
+            fetched[name] = self.ssm.get_parameter(Name=arn.split(":parameter", 1)[1], WithDecryption=True)["Parameter"]["Value"]
+        return fetched
 
     def _image(self, env: Environment) -> str:
         bundle = self.versions[(env.application, env.version)]["SourceBundle"]
@@ -570,8 +586,10 @@ def _proxy_handler(eb: Beanstalk) -> type[BaseHTTPRequestHandler]:
 class BeanstalkServer:
     """The stand-in on two 127.0.0.1 ports: ``endpoint_url`` for boto3, ``proxy_url`` for HTTP clients."""
 
-    def __init__(self, s3: Any, launcher: Launcher, *, region: str = "us-east-1", health_timeout: float = 60.0) -> None:
-        self.eb = Beanstalk(s3, launcher, region=region, health_timeout=health_timeout)
+    def __init__(
+        self, s3: Any, launcher: Launcher, *, region: str = "us-east-1", health_timeout: float = 60.0, ssm: Any = None
+    ) -> None:
+        self.eb = Beanstalk(s3, launcher, region=region, health_timeout=health_timeout, ssm=ssm)
         self._servers = [
             ThreadingHTTPServer(("127.0.0.1", 0), _api_handler(self.eb)),
             ThreadingHTTPServer(("127.0.0.1", 0), _proxy_handler(self.eb)),

@@ -16,12 +16,11 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from flask import Flask, Response, current_app
+from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
 
@@ -29,10 +28,11 @@ from macaron.config import Config, ConfigError, load_config, set_config
 from macaron.endpoint import Endpoint
 from macaron.errors import HTTP_ERRORS, BadResponse, HTTPError, MacaronException, ServerError
 from macaron.importing import DottedPathError, import_object
-from macaron.models import ApiModels, apis
+from macaron.models import apis
 from macaron.plugins import MacaronPluginManager
 from macaron.plugins import pm as default_pm
 from macaron.schemas import ModelFactory, close_objects, read_only_setting
+from macaron.service import EXTENSION, Service, current_service, service_of
 from macaron.spec import Api, Operation, SpecError
 from macaron.startup import StartupError
 
@@ -41,50 +41,9 @@ log = logging.getLogger("macaron")
 T = TypeVar("T")
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
-EXTENSION = "macaron"  # the key of the Service in app.extensions: use service_of(app)
 
 
 __all__ = ["Service", "StartupError", "bind_service", "create_app", "current_service", "load_service", "service_of"]
-
-
-@dataclass
-class Service:
-    """A loaded service: its config, the APIs it serves and their models; once bound, its endpoints and app."""
-
-    root: Path
-    config: Config
-    apis: dict[str, Api] = field(default_factory=dict)
-    factories: dict[str, ModelFactory] = field(default_factory=dict)
-    endpoints: list[Endpoint] = field(default_factory=list)
-    plugin_manager: MacaronPluginManager | None = None
-    app: Flask | None = None  # set by bind_service
-
-    @property
-    def models(self) -> dict[str, ApiModels]:
-        return {name: factory.models for name, factory in self.factories.items()}
-
-    @property
-    def name(self) -> str:
-        return str(self.config.get("name", ""))
-
-    @property
-    def version(self) -> str:
-        return str(os.environ.get("MACARON_VERSION") or self.config.get("version") or "local")
-
-
-def service_of(app: Flask) -> Service:
-    """The service that ``app`` serves; a LookupError if ``app`` was not made by macaron."""
-    try:
-        service: Service = app.extensions[EXTENSION]
-    except KeyError:
-        raise LookupError(f"Flask app '{app.name}' is not a macaron service (bind_service or create_app makes one)") from None
-    return service
-
-
-def current_service() -> Service:
-    """The service answering the current request."""
-    service: Service = current_app.extensions[EXTENSION]
-    return service
 
 
 def _import_callable(dotted: str, operation: Operation, what: str) -> Callable[..., Any]:

@@ -108,17 +108,15 @@ def serve(
 
     Production options not given on the command line come from the 'serve' section of macaron.yaml.
     """
-    from macaron.app import StartupError
-    from macaron.config import ConfigError
-    from macaron.server import ServeConfigError, serve_development, serve_production
-    from macaron.spec import SpecError
+    from macaron.server import serve_development, serve_production
+    from macaron.startup import StartupError
 
     try:
         if prod:
             serve_production(path, env, host, port, **production)
         else:
             serve_development(path, env, host, port, debug)
-    except (SpecError, ConfigError, StartupError, ServeConfigError) as exc:
+    except StartupError as exc:  # ServeConfigError too
         raise click.ClickException(str(exc)) from exc
 
 

@@ -548,9 +548,9 @@ def build_clients(
                 raise SpecError(file, "/", "no plugin can load this spec")
             api = loaded
             api.read_only_in_requests = read_only_setting(config)  # as when served
-            if config.get("reject_unknown_fields", True):
-                from macaron.app import _operation_schemas
+            from macaron.app import _operation_schemas, engine_setting
 
+            if engine_setting(config, "reject_unknown_fields", True, bool):  # "no" is refused, as by the server
                 close_objects(api.definitions, _operation_schemas(api))  # as when served: inline objects too
             factory = ModelFactory(api)
             apis._add(factory.build())

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import yaml
 from flask import current_app, has_app_context
 
+from macaron.service import service_of
 from macaron.startup import StartupError
 
 CONFIG_FILE = "macaron.yaml"
@@ -323,9 +324,10 @@ def get_config() -> Config:
     """
     global _current
     if has_app_context():
-        service = current_app.extensions.get("macaron")
-        if service is not None:
-            return service.config  # type: ignore[no-any-return]
+        try:
+            return service_of(current_app).config
+        except LookupError:  # a Flask app macaron did not make
+            pass
     if _current is None:
         _current = load_config(os.environ.get("MACARON_SERVICE", "."))
     return _current

@@ -105,6 +105,14 @@ class ParameterReader:
         elif layout.spread in (PROPERTIES, DEEP):
             self.read = self._object_reader(layout.spread, schema, definitions)
 
+    def put(self, found: dict[str, Any], value: Any) -> None:
+        """``value`` read into ``found``; a missing value becomes a copy of the default, if any (a handler may change a list default)."""
+        if value is _MISSING:
+            if self.has_default:
+                found[self.name] = copy_wire(self.default)
+        else:
+            found[self.name] = value
+
     def _read_one(self, source: Any) -> Any:
         raw = source.get(self.name)
         return _MISSING if raw is None else self.parse(raw)
@@ -298,7 +306,6 @@ class Endpoint:
         self.accepts_json = any(JSON_MIME in mime or "+json" in mime for mime in operation.consumes)
         self.produces_json = any(JSON_MIME in mime or "+json" in mime for mime in operation.produces)
         self.produces = operation.produces[0] if operation.produces else JSON_MIME
-        self.path_names = {p.python_name: p.name for p in parameters if p.location == "path"}
         groups = (("path", self.path_readers), ("query", self.query_readers), ("header", self.header_readers), ("cookie", self.cookie_readers), ("formData", self.form_readers))
         self.reader_groups = [(location, readers) for location, readers in groups if readers]
 
@@ -392,12 +399,7 @@ class Endpoint:
     def _read(self, readers: list[ParameterReader], source: Any) -> dict[str, Any]:
         found: dict[str, Any] = {}
         for reader in readers:
-            value = reader.read(source)
-            if value is _MISSING:
-                if reader.has_default:
-                    found[reader.name] = copy_wire(reader.default)  # a handler may change a list default
-                continue
-            found[reader.name] = value
+            reader.put(found, reader.read(source))
         return found
 
     def _raw_segments(self) -> list[str] | None:
@@ -431,12 +433,7 @@ class Endpoint:
         raw = _raw_query(query)
         found: dict[str, Any] = {}
         for reader in self.query_readers:
-            value = reader.read_raw(raw) if reader.split_raw else reader.read(request.args)
-            if value is _MISSING:
-                if reader.has_default:
-                    found[reader.name] = copy_wire(reader.default)
-                continue
-            found[reader.name] = value
+            reader.put(found, reader.read_raw(raw) if reader.split_raw else reader.read(request.args))
         return found
 
     def _malformed(self, path_args: dict[str, str]) -> ValidationError:
@@ -462,11 +459,7 @@ class Endpoint:
                 except MalformedParameter as exc:
                     problems.append({"field": f"/{location}/{escape(reader.name)}", "message": str(exc)})
                     continue
-                if value is _MISSING:
-                    if reader.has_default:
-                        group[reader.name] = copy_wire(reader.default)
-                    continue
-                group[reader.name] = value
+                reader.put(group, value)
         unreadable = set()  # a form or body that cannot be read (too large, not JSON): the parameters' problems come first
         try:
             if self.form_readers:
@@ -496,12 +489,7 @@ class Endpoint:
                 if reader.name in files:
                     found[reader.name] = True  # validated for presence; the handler gets the upload itself
                 continue
-            value = reader.read(form)
-            if value is _MISSING:
-                if reader.has_default:
-                    found[reader.name] = copy_wire(reader.default)  # a handler may change a list default
-                continue
-            found[reader.name] = value
+            reader.put(found, reader.read(form))
         return found
 
     def _read_body(self) -> Any:

@@ -52,8 +52,8 @@ def load_spec(path: Path, config: Config) -> Api | None:
     the service's configuration.
 
     firstresult: return an :class:`macaron.spec.Api` if this plugin understands
-    the file (the built-in loader takes Swagger 2.0); return None to let the next
-    plugin try. Raise :class:`macaron.spec.SpecError` when the file is yours but
+    the file (the built-in loaders, which run last, take Swagger 2.0 and OpenAPI
+    3.0/3.1); return None to let the next plugin try. Raise :class:`macaron.spec.SpecError` when the file is yours but
     broken: the message names the file, the JSON path and the operation. When no
     plugin returns an Api, start-up stops with an error naming the file.
     """

@@ -17,11 +17,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from macaron.startup import StartupError
+
 SERVERS = ("granian", "gunicorn")
 GRACEFUL_TIMEOUT = 20  # seconds in-flight requests get to finish after SIGTERM, under either server
 
 
-class ServeConfigError(Exception):
+class ServeConfigError(StartupError):
     """The ``serve`` section of macaron.yaml, or an option, is not usable; the message says which."""
 
 
@@ -75,12 +77,13 @@ def production_settings(section: Mapping[str, Any], where: str, **options: Any) 
 
 def serve_production(path: Path, env: str | None, host: str, port: int, **options: Any) -> None:
     """Build the app (errors propagate: the caller prints them in one line), then serve it under the chosen server."""
-    from macaron.app import create_app
+    from macaron.app import create_app, service_of
 
     app = create_app(path, env)
-    config = app.extensions["macaron"].config
+    service = service_of(app)
+    config = service.config
     settings = production_settings(config.get("serve") or {}, config.where(), **options)
-    print(f"macaron serve: {app.extensions['macaron'].name} on http://{host}:{port} ({settings.describe()})", file=sys.stderr, flush=True)
+    print(f"macaron serve: {service.name} on http://{host}:{port} ({settings.describe()})", file=sys.stderr, flush=True)
     if settings.server == "granian":
         serve_granian(app, path, env, host, port, settings)
     else:
@@ -203,9 +206,7 @@ def serve_development(path: Path, env: str | None, host: str, port: int, debug: 
     """
     from werkzeug.serving import run_simple
 
-    from macaron.app import StartupError, create_app
-    from macaron.config import ConfigError
-    from macaron.spec import SpecError
+    from macaron.app import create_app
 
     extra_files = watched_files(path.resolve()) if debug else None
     if debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
@@ -214,7 +215,7 @@ def serve_development(path: Path, env: str | None, host: str, port: int, debug: 
         return
     try:
         app: Any = create_app(path, env)
-    except (SpecError, ConfigError, StartupError) as exc:
+    except StartupError as exc:
         if not debug:
             raise
         print(f"macaron serve: {exc}\nmacaron serve: the service did not start; fix it and save, the server reloads", file=sys.stderr, flush=True)

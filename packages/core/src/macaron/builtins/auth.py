@@ -103,11 +103,6 @@ def operation_security(operation: Operation) -> Security:
     return Security("optional" if "anonymous" in kinds else "required", needs)
 
 
-def security_mode(operation: Operation) -> str | None:
-    """``required`` or ``optional`` when the operation's security calls for macaron's JWT, else None."""
-    return operation_security(operation).mode
-
-
 def declared_scopes(definition: dict[str, Any]) -> set[str] | None:
     """The scopes an oauth2 scheme declares (Swagger 2 ``scopes``, OpenAPI 3 every flow's), or None if it has no map."""
     if definition.get("type") != "oauth2":
