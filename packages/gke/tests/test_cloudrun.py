@@ -216,3 +216,23 @@ def test_rehearse_on_the_example_service(base: str, tmp_path: Path) -> None:
     summary = json.loads(done.stdout)
     assert [r["version"] for r in summary["rounds"]] == ["0.1.0", "0.1.0-rehearsal", "0.1.0"]
     assert summary["cloudrun_calls"] > 10
+
+
+def test_every_setting_is_documented_in_deploy_md() -> None:
+    from macaron_gke.cloudrun import DOCUMENTED, CloudRunSettings
+
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    section = text[text.index("### deploy.cloudrun in macaron.yaml") :]
+    for name in DOCUMENTED:
+        assert f"`{name}`" in section, f"deploy.cloudrun.{name} is not in docs/deploy.md"
+    assert set(DOCUMENTED) == set(CloudRunSettings.__dataclass_fields__)
+
+
+def test_canary_steps_are_checked() -> None:
+    from macaron.deploying import DeployError
+    from macaron_gke.cloudrun import parse_canary
+
+    assert parse_canary("10,50,100") == [10, 50, 100] and parse_canary(None) == [100]
+    for wrong in ("50,10,100", "10,50", "0,100", "ten"):
+        with pytest.raises(DeployError, match="--canary"):
+            parse_canary(wrong)
