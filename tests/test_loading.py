@@ -117,7 +117,7 @@ def test_the_contract_run_tests_what_the_server_serves(service: Path) -> None:
 
 
 def test_the_worker_loads_what_the_server_serves(service: Path) -> None:
-    from macaron_async.worker import load_for_celery
+    from macaron_async.launching import load_for_celery
 
     app, _, _, _ = load_for_celery(service, None, "worker")
     assert set(service_of(app).apis) == served_by_the_server(service)

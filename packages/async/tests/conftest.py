@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from async_support import redis_server
 
-from macaron_async.tasks import _tasks
+from macaron_async.registry import _tasks
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,9 @@ from macaron import create_app
 from macaron.config import ConfigError
 from macaron_async import AsyncSettings, asynctask
 from macaron_async.beat import prepare_beat, state_file
+from macaron_async.periodic import periodic_tasks
 from macaron_async.runtime import build_celery
-from macaron_async.schedule import Schedule, parse_cron, periodic_tasks, request_id
+from macaron_async.schedule import Schedule, parse_cron, request_id
 from macaron_async.settings import settings_from_config
 from macaron_async.worker import worker
 from macaron_cli import run_macaron

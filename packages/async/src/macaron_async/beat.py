@@ -26,8 +26,8 @@ import click
 
 from macaron.cli import ENV_OPTION, SERVICE_PATH
 from macaron.config import ConfigError
-from macaron_async.schedule import Periodic, periodic_tasks
-from macaron_async.worker import LEVELS, load_for_celery, logging_receiver
+from macaron_async.launching import LEVELS, load_for_celery, logging_receiver
+from macaron_async.periodic import Periodic, periodic_tasks
 
 if TYPE_CHECKING:
     import redis

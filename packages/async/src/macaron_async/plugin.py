@@ -6,8 +6,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from macaron.hookspecs import hookimpl
+from macaron_async.periodic import periodic_tasks
 from macaron_async.runtime import runtime
-from macaron_async.schedule import periodic_tasks
 from macaron_async.settings import settings_from_config
 
 if TYPE_CHECKING:

@@ -13,13 +13,17 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from flask import after_this_request, has_request_context
+
 from macaron.config import ConfigError
+from macaron_async.registry import registered_tasks, task_named
 from macaron_async.settings import AsyncSettings, settings_from_config
-from macaron_async.tasks import AsyncTask, RetryLater, registered_tasks, schedule_after_response, task_named
 
 if TYPE_CHECKING:
     from celery import Celery, Task
-    from flask import Flask
+    from flask import Flask, Response
+
+    from macaron_async.tasks import AsyncTask
 
 log = logging.getLogger("macaron.async")
 
@@ -32,6 +36,28 @@ RELIABLE = {
     "task_reject_on_worker_lost": True,  # a killed pool process puts its task back on the queue
     "broker_connection_retry_on_startup": True,
 }
+
+
+class RetryLater(Exception):
+    """Raised by :meth:`AsyncTask.invoke` when a declared exception may be retried after ``countdown`` seconds."""
+
+    def __init__(self, exception: BaseException, countdown: float) -> None:
+        super().__init__(str(exception))
+        self.exception = exception
+        self.countdown = countdown
+
+
+def schedule_after_response(submit: Callable[[], None]) -> None:
+    """Run ``submit`` once the current response has been sent (in a request), else now."""
+    if not has_request_context():
+        submit()
+        return
+
+    def register(response: Response) -> Response:
+        response.call_on_close(submit)
+        return response
+
+    after_this_request(register)
 
 
 def build_celery(settings: AsyncSettings, name: str) -> Celery:

@@ -20,21 +20,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-from flask import after_this_request, has_app_context, has_request_context
+from flask import has_app_context, has_request_context
 
 from macaron.context import CallContext, current, use
 from macaron.errors import MacaronException
 from macaron.models import to_wire
 from macaron.reporting import report_error
+from macaron_async.registry import add_task
+from macaron_async.registry import registered_tasks as registered_tasks
+from macaron_async.registry import task_named as task_named
+from macaron_async.runtime import RetryLater, Runtime, runtime
 from macaron_async.schedule import Schedule
 from macaron_async.serialize import TaskArgumentError, decode_call, encode_call
 
 if TYPE_CHECKING:
     from celery import Task
     from celery.result import AsyncResult
-    from flask import Response
-
-    from macaron_async.runtime import Runtime
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -71,28 +72,6 @@ class TaskQueueUnavailable(MacaronException):
 
     code = "TASK_QUEUE_UNAVAILABLE"
     status = 503
-
-
-class RetryLater(Exception):
-    """Raised by :meth:`AsyncTask.invoke` when a declared exception may be retried after ``countdown`` seconds."""
-
-    def __init__(self, exception: BaseException, countdown: float) -> None:
-        super().__init__(str(exception))
-        self.exception = exception
-        self.countdown = countdown
-
-
-_tasks: dict[str, AsyncTask[Any, Any]] = {}
-
-
-def registered_tasks() -> dict[str, AsyncTask[Any, Any]]:
-    """Every task defined so far in this process, by name."""
-    return dict(_tasks)
-
-
-def task_named(name: str) -> AsyncTask[Any, Any]:
-    """The task of that name (the latest definition, if its module was reloaded)."""
-    return _tasks[name]
 
 
 class AsyncTask(Generic[P, R]):
@@ -279,29 +258,8 @@ def _null() -> Iterator[None]:
     yield
 
 
-def schedule_after_response(submit: Callable[[], None]) -> None:
-    """Run ``submit`` once the current response has been sent (in a request), else now."""
-    if not has_request_context():
-        submit()
-        return
-
-    def register(response: Response) -> Response:
-        response.call_on_close(submit)
-        return response
-
-    after_this_request(register)
-
-
-_the_runtime: Runtime | None = None
-
-
 def _runtime() -> Runtime:
-    global _the_runtime
-    if _the_runtime is None:
-        from macaron_async.runtime import runtime
-
-        _the_runtime = runtime
-    return _the_runtime
+    return runtime
 
 
 def _check_callable_without_arguments(function: Callable[..., Any], schedule: Schedule) -> None:
@@ -397,13 +355,7 @@ def asynctask(
             jitter=jitter,
             schedule=schedule,
         )
-        existing = _tasks.get(task.name)
-        if existing is not None and (existing.func.__module__, existing.func.__qualname__) != (function.__module__, function.__qualname__):
-            raise ValueError(
-                f"@asynctask: two tasks are named {task.name!r}: {existing.func.__module__}.{existing.func.__qualname__} and "
-                f"{function.__module__}.{function.__qualname__} (give one another name=)"
-            )
-        _tasks[task.name] = task  # a reloaded module replaces its own tasks
+        add_task(task)
         _runtime().register(task)
         return task
 
