@@ -10,8 +10,9 @@ import jsonschema_rs
 import pytest
 
 from macaron import load_service
-from macaron.app import Service, _operation_schemas
+from macaron.app import Service
 from macaron.documents import DOCUMENT_PART_SUFFIX, _root_schemas, bundle, close_document
+from macaron.preparing import operation_schemas
 from macaron.schemas import PART_SUFFIX, is_part_copy, is_synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +48,7 @@ def assert_closed_alike(service: Service) -> None:
                 continue  # the engine's own forms (Pet:any, variants) that a document does not have
             in_document = name.removesuffix(PART_SUFFIX) + DOCUMENT_PART_SUFFIX if is_part_copy(name) else name
             assert closed_objects(definitions.get(in_document)) == closed_objects(schema), f"{api.file}: {name}"
-        engine = sum((closed_objects(schema) for schema in _operation_schemas(api)), Counter())
+        engine = sum((closed_objects(schema) for schema in operation_schemas(api)), Counter())
         written = sum((closed_objects(schema) for schema in _root_schemas(document, swagger, with_definitions=False)), Counter())
         assert written == engine, f"{api.file}: the parameters, bodies and responses"
 

@@ -17,28 +17,29 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
 
-from macaron.config import Config, ConfigError, load_config, set_config
+from macaron.config import load_config, set_config
 from macaron.endpoint import Endpoint
 from macaron.errors import HTTP_ERRORS, BadResponse, HTTPError, MacaronException, ServerError
 from macaron.importing import DottedPathError, import_object
 from macaron.models import apis
 from macaron.plugins import MacaronPluginManager
 from macaron.plugins import pm as default_pm
-from macaron.schemas import ModelFactory, close_objects, read_only_setting
+from macaron.preparing import engine_setting as engine_setting
+from macaron.preparing import prepare_api
+from macaron.schemas import ModelFactory
 from macaron.service import EXTENSION, Service, current_service, service_of
-from macaron.spec import Api, Operation, SpecError
+from macaron.spec import Operation, SpecError
 from macaron.startup import StartupError
 
 log = logging.getLogger("macaron")
 
-T = TypeVar("T")
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 
@@ -105,16 +106,6 @@ def flask_rule(operation: Operation) -> str:
     return re.sub(r"{([^}/]+)}", lambda m: f"<{names[m.group(1)]}>", operation.path)
 
 
-def engine_setting(config: Config, key: str, default: T, kind: type[T]) -> T:
-    """A setting of the engine from the config, of the type it must have: "no" is not false, "10MB" not a size."""
-    value = config.get(key, default)
-    # bool is an int to Python; neither setting takes the other's type.
-    if type(value) is not kind or (isinstance(value, int) and not isinstance(value, bool) and value <= 0):
-        wanted = "true or false" if kind is bool else "a positive number of bytes"
-        raise ConfigError(f"{config.where()}: '{key}' must be {wanted}, not {value!r}")
-    return value
-
-
 def spec_files(root: Path) -> list[Path]:
     folder = root / "apis"
     if not folder.is_dir():
@@ -132,7 +123,7 @@ def load_apis(service: Service, pm: MacaronPluginManager) -> None:
         files.extend(Path(p) for p in extra or ())
     if not files:
         raise StartupError(f"{service.root}: no spec to serve (put Swagger files in {service.root / 'apis'})")
-    reject_unknown = engine_setting(service.config, "reject_unknown_fields", True, bool)
+    engine_setting(service.config, "reject_unknown_fields", True, bool)  # a wrong one stops start-up before any spec is read
     loaded = [(file, pm.hook.load_spec(path=file, config=service.config)) for file in files]
     included = {path.resolve() for _, api in loaded if api is not None for path in api.includes}
     for file, api in loaded:
@@ -142,10 +133,7 @@ def load_apis(service: Service, pm: MacaronPluginManager) -> None:
             raise SpecError(file, "/", "no plugin can load this spec (the built-in loaders read Swagger 2.0, 'swagger: \"2.0\"', and OpenAPI 3.0/3.1, 'openapi: 3.0.3')")
         if api.name in service.apis:
             raise SpecError(file, "/", f"an API named '{api.name}' is already loaded from {service.apis[api.name].file}")
-        # An engine setting, not a format's: set here, so an API from any load_spec plugin follows it.
-        api.read_only_in_requests = read_only_setting(service.config)
-        if reject_unknown:
-            close_objects(api.definitions, _operation_schemas(api))
+        prepare_api(api, service.config)
         service.apis[api.name] = api
         factory = service.factories[api.name] = ModelFactory(api)
         models = factory.build()
@@ -156,12 +144,6 @@ def load_apis(service: Service, pm: MacaronPluginManager) -> None:
             model = getattr(models, name)
             if not pm.hook.persist_model(model=model, definition=schema, api=api, config=service.config):
                 raise SpecError(api.file, f"/definitions/{name}/x-persist", "no installed plugin persists models (install macaron-dynamodb?)")
-
-
-def _operation_schemas(api: Api) -> list[dict[str, Any]]:
-    schemas = [p.schema for op in api.operations for p in op.parameters]  # a body, and objects in a query (deepObject...)
-    schemas += [r.schema for op in api.operations for r in op.responses.values() if r.schema is not None]
-    return schemas
 
 
 def bind(service: Service, app: Flask, pm: MacaronPluginManager) -> None:

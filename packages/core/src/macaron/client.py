@@ -33,10 +33,11 @@ from werkzeug.datastructures import MultiDict
 
 from macaron import context
 from macaron.config import Config, ConfigError
-from macaron.endpoint import _MISSING, ParameterReader, _media_matches, _raw_value, raw_body_checkers, request_schema
 from macaron.errors import MacaronException, error_class
 from macaron.models import ApiModels, apis, to_wire
-from macaron.schemas import Checker, ModelFactory, close_objects, escape, read_only_setting, response_variant
+from macaron.parameters import MISSING, ParameterReader, media_matches, raw_body_checkers, raw_value, request_schema
+from macaron.preparing import prepare_api
+from macaron.schemas import Checker, ModelFactory, escape, response_variant
 from macaron.spec import Api, Operation, Parameter, SpecError, python_name, response_key
 from macaron.styles import PROPERTIES, MalformedParameter, TextWriter, Unsendable, members, quoted, resolved
 
@@ -145,7 +146,7 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110: what a header o
 class ParameterWriter:
     """Writes one parameter outside the body as the server reads it, and makes sure the server would read it back unchanged.
 
-    The server's own reader (macaron.endpoint.ParameterReader) reads what was
+    The server's own reader (macaron.parameters.ParameterReader) reads what was
     written: a value the layout cannot carry (a delimiter inside an item, ``/`` in a
     path segment, an empty exploded array that would not be sent at all) is refused
     with the reason, never sent altered.
@@ -173,7 +174,7 @@ class ParameterWriter:
             back = self._read_back(pairs)
         except MalformedParameter as exc:
             raise Unsendable(f"the server could not read what {self.layout.describe()} makes of it: {exc}") from None
-        if back is _MISSING:
+        if back is MISSING:
             raise Unsendable(f"{_json(value)} writes nothing in {self.layout.describe()}, so the server would not see the parameter: pass None to leave it out")
         if back != value:
             raise Unsendable(f"{_json(value)} would reach the server as {_json(back)} in {self.layout.describe()}")
@@ -184,7 +185,7 @@ class ParameterWriter:
         reader = self.reader
         location = self.location
         if not pairs:
-            return _MISSING
+            return MISSING
         if location == "path":
             text = pairs[0][1]
             return reader.parse_raw(text) if reader.split_raw else reader.parse(unquote(text))
@@ -294,14 +295,14 @@ class OperationClient:
         wanted = (content_type or declared[0]).split(";", 1)[0].strip().lower()
         if wanted == "*/*":
             wanted = "application/octet-stream"
-        found = next(((raw, checker) for raw, checker in self.raw_bodies if _media_matches(raw.media_type, wanted)), None)
+        found = next(((raw, checker) for raw, checker in self.raw_bodies if media_matches(raw.media_type, wanted)), None)
         if found is None or wanted.endswith("/*"):
             raise TypeError(f"{self.name}() sends a body of type {' or '.join(declared)}: pass the exact type as _content_type= (not {wanted})")
         raw, checker = found
         if not isinstance(body, (str, bytes)) or (raw.text and not isinstance(body, str)):
             raise TypeError(f"{self.name}() sends a {wanted} body as {'a str' if raw.text else 'bytes'}, not {type(body).__name__}")
         data = body.encode() if isinstance(body, str) else body
-        problems = _raw_value(raw, checker, data, "utf-8")[1]
+        problems = raw_value(raw, checker, data, "utf-8")[1]
         if problems:
             detail = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
             raise BadClientRequest(f"{self.name}: the request breaks the API's spec: {detail}", errors=problems)
@@ -547,11 +548,7 @@ def build_clients(
             if loaded is None:
                 raise SpecError(file, "/", "no plugin can load this spec")
             api = loaded
-            api.read_only_in_requests = read_only_setting(config)  # as when served
-            from macaron.app import _operation_schemas, engine_setting
-
-            if engine_setting(config, "reject_unknown_fields", True, bool):  # "no" is refused, as by the server
-                close_objects(api.definitions, _operation_schemas(api))  # as when served: inline objects too
+            prepare_api(api, config)  # as when served
             factory = ModelFactory(api)
             apis._add(factory.build())
         if settings.in_process and name not in served:

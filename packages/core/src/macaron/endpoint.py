@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote, unquote_plus, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import orjson
 from flask import Response, request
-from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -25,242 +24,29 @@ from macaron.errors import (
     UnsupportedMediaType,
     ValidationError,
 )
-from macaron.models import Model, _identity, copy_wire, to_wire
+from macaron.models import Model, _identity, to_wire
+from macaron.parameters import (
+    JSON_MIME,
+    MISSING,
+    ParameterReader,
+    media_matches,
+    parameter_readers,
+    query_as_sent,
+    raw_body_checkers,
+    raw_value,
+    request_schema,
+)
 from macaron.reporting import STREAMED_KEY
-from macaron.schemas import Checker, ModelFactory, escape, request_variant, response_variant
-from macaron.spec import Operation, Parameter, RawBody, response_key, schema_shape
+from macaron.schemas import Checker, ModelFactory, escape, response_variant
+from macaron.spec import Operation, Parameter, RawBody, response_key
 from macaron.styles import (
-    DEEP,
-    PROPERTIES,
-    REPEATED,
     MalformedParameter,
-    layout_of,
-    members,
-    quoted,
-    raw_text_parser,
-    resolved,
-    scalar_coercer,
-    text_parser,
 )
 
 log = logging.getLogger("macaron")
 
-JSON_MIME = "application/json"
 # request.environ: (value, problems) of a body read as text or bytes, which the request schema does not describe.
 RAW_BODY_KEY = "macaron.raw_body"
-LOCATIONS = ("path", "query", "header", "cookie", "formData")  # where non-body parameters come from, in request_schema's order
-# How the text of a location is decoded, when macaron reads it as sent (werkzeug has decoded paths and queries already,
-# but cannot leave a delimiter written %2C in a value; cookies it never decodes).
-DECODERS: dict[str, Callable[[str], str]] = {"path": unquote, "query": unquote_plus, "cookie": unquote}
-
-
-class ParameterReader:
-    """Reads one non-body parameter from the request, as JSON data ready for validation.
-
-    ``parse`` turns one text (a path segment...) into the value; ``read`` finds the
-    parameter in a MultiDict-like source (query, headers, cookies, form) and parses
-    it, or answers ``_MISSING``. ``parse_raw`` and ``read_raw`` do the same from
-    text as sent, still percent-encoded, for a layout whose delimiters must be found
-    before decoding (``split_raw``). All are chosen once, at start-up, for the
-    parameter's location, style and type (see macaron.styles).
-    """
-
-    __slots__ = (
-        "coerce", "convert", "default", "has_default", "is_file", "layout", "location", "name", "parse", "parse_raw", "python_name", "read", "segment", "split_raw",
-    )  # fmt: skip
-
-    def __init__(self, parameter: Parameter, factory: ModelFactory, path: str = "") -> None:
-        self.name = parameter.name
-        self.location = parameter.location
-        self.python_name = parameter.python_name
-        self.default = parameter.default
-        self.has_default = parameter.has_default
-        self.is_file = parameter.is_file
-        self.convert = factory.converter(parameter.schema)
-        definitions = factory.api.definitions
-        schema = resolved(parameter.schema, definitions)
-        self.layout = layout = layout_of(parameter, definitions)
-        self.split_raw = layout.split_raw
-        decode = DECODERS.get(parameter.location)
-        items = resolved(schema.get("items", {}), definitions) if layout.shape == "array" else schema
-        coerce = scalar_coercer(items)
-        parse = text_parser(layout, schema, definitions)
-        if decode is None:
-            parse_raw = parse
-        elif layout.split_raw:
-            parse_raw = raw_text_parser(layout, schema, definitions, decode)
-        else:
-            parse_raw = _decoded(parse, decode)
-        if parameter.location == "cookie":  # werkzeug hands cookies over as sent: macaron decodes them
-            parse, coerce = parse_raw, _decoded(coerce, unquote)
-        self.parse = parse
-        self.parse_raw = parse_raw
-        self.coerce = coerce
-        # Where the path parameter's segment is, counted from the end (the raw URI may start with a mount point).
-        segments = path.split("/")
-        self.segment = segments.index("{" + self.name + "}") - len(segments) if "{" + self.name + "}" in segments else None
-        self.read: Callable[[Any], Any] = self._read_one
-        if layout.spread == REPEATED:
-            self.read = self._read_repeated  # ?id=3&id=4
-        elif layout.spread in (PROPERTIES, DEEP):
-            self.read = self._object_reader(layout.spread, schema, definitions)
-
-    def put(self, found: dict[str, Any], value: Any) -> None:
-        """``value`` read into ``found``; a missing value becomes a copy of the default, if any (a handler may change a list default)."""
-        if value is _MISSING:
-            if self.has_default:
-                found[self.name] = copy_wire(self.default)
-        else:
-            found[self.name] = value
-
-    def _read_one(self, source: Any) -> Any:
-        raw = source.get(self.name)
-        return _MISSING if raw is None else self.parse(raw)
-
-    def read_raw(self, source: Any) -> Any:
-        """The parameter from a source of texts as sent (see Endpoint._raw_query)."""
-        raw = source.get(self.name)
-        return _MISSING if raw is None else self.parse_raw(raw)
-
-    def _read_repeated(self, source: Any) -> Any:
-        values = source.getlist(self.name)
-        return [self.coerce(value) for value in values] if values else _MISSING
-
-    def _object_reader(self, spread: str, schema: dict[str, Any], definitions: dict[str, Any]) -> Callable[[Any], Any]:
-        """An object read from several names: its properties' own (form, exploded), or ``name[prop]`` (deepObject)."""
-        properties, extra = members(schema, definitions)
-        decode = unquote if self.location == "cookie" else None
-        readers: dict[str, tuple[Callable[[str], Any], bool]] = {}  # property -> (coercer, repeated)
-        for prop, sub in properties.items():
-            repeated = schema_shape(sub) == "array"
-            readers[prop] = (_decoded(scalar_coercer(resolved(sub.get("items", {}), definitions) if repeated else sub), decode), repeated)
-        other = (_decoded(scalar_coercer(extra), decode), schema_shape(extra) == "array")
-
-        def value_of(source: Any, key: str, prop: str) -> Any:
-            coerce, repeated = readers.get(prop, other)
-            return [coerce(value) for value in source.getlist(key)] if repeated else coerce(source.get(key))
-
-        if spread == DEEP:
-            prefix = self.name + "["
-
-            def read_deep(source: Any) -> Any:
-                found = {}
-                for key in source.keys():
-                    if key.startswith(prefix) and key.endswith("]"):
-                        prop = key[len(prefix) : -1]
-                        if "[" in prop or "]" in prop:
-                            raise MalformedParameter(f"{quoted(key)}: a deepObject parameter has one level of names ({self.name}[name]=value)")
-                        found[prop] = value_of(source, key, prop)
-                return found if found else _MISSING
-
-            return read_deep
-
-        def read_exploded(source: Any) -> Any:
-            found = {prop: value_of(source, prop, prop) for prop in readers if prop in source}
-            return found if found else _MISSING
-
-        return read_exploded
-
-
-def _decoded(coerce: Callable[[str], Any], decode: Callable[[str], str] | None) -> Callable[[str], Any]:
-    if decode is None:
-        return coerce
-    return decode if coerce is _identity else lambda raw: coerce(decode(raw))
-
-
-def _raw_query(query: str) -> MultiDict[str, str]:
-    """The query's values as sent, still percent-encoded, by decoded name."""
-    found: MultiDict[str, str] = MultiDict()
-    for part in query.split("&"):
-        if part:
-            key, _, value = part.partition("=")
-            found.add(unquote_plus(key), value)
-    return found
-
-
-class _Missing:
-    def __repr__(self) -> str:
-        return "<missing>"
-
-
-_MISSING = _Missing()
-
-
-def parameter_readers(operation: Operation, factory: ModelFactory) -> list[ParameterReader]:
-    """A reader for each parameter outside the body; a layout macaron cannot read stops start-up, naming the parameter."""
-    readers = []
-    for parameter in operation.parameters:
-        if parameter.location == "body":
-            continue
-        try:
-            readers.append(ParameterReader(parameter, factory, operation.path))
-        except ValueError as exc:
-            raise operation.error(f"{parameter.location} parameter '{parameter.name}' cannot be read: {exc}") from None
-    return readers
-
-
-def request_schema(operation: Operation, definitions: dict[str, Any] | None = None, accept_read_only: bool = False) -> dict[str, Any]:
-    """One schema for a whole request: ``{"path": {...}, "query": {...}, "header": {...}, "cookie": {...}, "formData": {...}, "body": ...}``.
-
-    Validating the request as one document reports every problem at once, each at
-    a JSON pointer that says where it is (``/query/limit``, ``/body/owner/name``).
-    With ``definitions``, it is the request variant (macaron.schemas.request_variant):
-    readOnly properties refused, or with ``accept_read_only`` accepted; never required.
-    """
-    properties: dict[str, Any] = {}
-    required: list[str] = []
-    for location in LOCATIONS:
-        group = [p for p in operation.parameters if p.location == location]
-        if not group:
-            continue
-        section: dict[str, Any] = {"type": "object", "properties": {p.name: p.schema for p in group}}
-        names = [p.name for p in group if p.required]
-        if names:
-            section["required"] = names
-        properties[location] = section if definitions is None else request_variant(section, definitions, accept_read_only)
-        required.append(location)
-    body = next((p for p in operation.parameters if p.location == "body"), None)
-    if body is not None:
-        properties["body"] = body.schema if definitions is None else request_variant(body.schema, definitions, accept_read_only)
-        if body.required and not body.raw_bodies:  # a body that may be text or bytes: the endpoint checks its presence
-            required.append("body")
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
-    if required:
-        schema["required"] = required
-    return schema
-
-
-def _media_matches(declared: str, sent: str) -> bool:
-    """Whether a request's media type is one a spec declares: ``image/*`` takes ``image/png``, ``*/*`` anything."""
-    if declared == sent or declared == "*/*":
-        return True
-    return declared.endswith("/*") and sent.startswith(declared[:-1])
-
-
-def _raw_value(raw: RawBody, checker: Checker | None, data: bytes, charset: str) -> tuple[Any, list[dict[str, str]]]:
-    """A body read as text (text/*, in its charset) or bytes, and its problems against the media type's schema."""
-    if not raw.text:
-        problems = []
-        longest, shortest = raw.schema.get("maxLength"), raw.schema.get("minLength")
-        if isinstance(longest, int) and len(data) > longest:
-            problems.append({"field": "/body", "message": f"is longer than {longest} bytes"})
-        if isinstance(shortest, int) and len(data) < shortest:
-            problems.append({"field": "/body", "message": f"is shorter than {shortest} bytes"})
-        return data, problems
-    try:
-        text = data.decode(charset)
-    except (LookupError, UnicodeDecodeError):
-        return None, [{"field": "/body", "message": f"is not valid {charset} text"}]
-    return text, (checker.problems(text) if checker is not None else [])
-
-
-def raw_body_checkers(raw_bodies: list[RawBody], definitions: dict[str, Any]) -> list[tuple[RawBody, Checker | None]]:
-    """A text or bytes body's declared types, each with the checker of its text (None for bytes), the server's and the client's.
-
-    Exact types first, then ``type/*``, then ``*/*``: the most precise declaration decides how a body is read.
-    """
-    ordered = sorted(raw_bodies, key=lambda raw: (raw.media_type == "*/*", raw.media_type.endswith("/*")))
-    return [(raw, Checker(raw.schema, definitions, "/body") if raw.text else None) for raw in ordered]
 
 
 class Endpoint:
@@ -343,7 +129,7 @@ class Endpoint:
         if not data:
             if self.body_required:
                 environ[RAW_BODY_KEY] = (None, [{"field": "/body", "message": "a request body is required"}])
-            return _MISSING
+            return MISSING
         mimetype = request.mimetype
         if self.body.json_body and (not mimetype or mimetype == JSON_MIME or mimetype.endswith("+json")):
             try:
@@ -351,12 +137,12 @@ class Endpoint:
             except orjson.JSONDecodeError as exc:
                 raise MalformedJSON(f"the body is not valid JSON: {exc}") from None
         sent = mimetype or "application/octet-stream"  # RFC 9110: a body without a type may be taken as bytes
-        found = next(((raw, checker) for raw, checker in self.raw_bodies if _media_matches(raw.media_type, sent)), None)
+        found = next(((raw, checker) for raw, checker in self.raw_bodies if media_matches(raw.media_type, sent)), None)
         if found is None:
             raise UnsupportedMediaType(f"a body of type {mimetype or '(none)'} is not accepted here: send {' or '.join(self.body_types)}")
         raw, checker = found
-        environ[RAW_BODY_KEY] = _raw_value(raw, checker, data, request.mimetype_params.get("charset", "utf-8"))
-        return _MISSING
+        environ[RAW_BODY_KEY] = raw_value(raw, checker, data, request.mimetype_params.get("charset", "utf-8"))
+        return MISSING
 
     # -- the request path -------------------------------------------------------
 
@@ -378,7 +164,7 @@ class Endpoint:
                 values["formData"] = self._read_form()
             if self.body is not None:
                 body = self._read_body()
-                if body is not _MISSING:
+                if body is not MISSING:
                     values["body"] = body
             if not self.check_request(values):
                 raise ValidationError(self._request_problems(values))
@@ -430,7 +216,7 @@ class Endpoint:
         query = request.environ.get("QUERY_STRING", "")
         if "%" not in query:
             return self._read(self.query_readers, request.args)
-        raw = _raw_query(query)
+        raw = query_as_sent(query)
         found: dict[str, Any] = {}
         for reader in self.query_readers:
             reader.put(found, reader.read_raw(raw) if reader.split_raw else reader.read(request.args))
@@ -443,7 +229,7 @@ class Endpoint:
         sources = {"query": request.args, "header": request.headers, "cookie": request.cookies}
         segments = self._raw_segments() if self.raw_path else None
         query = request.environ.get("QUERY_STRING", "")
-        raw_query = _raw_query(query) if self.raw_query and "%" in query else None
+        raw_query = query_as_sent(query) if self.raw_query and "%" in query else None
         for location, readers in (("path", self.path_readers), ("query", self.query_readers), ("header", self.header_readers), ("cookie", self.cookie_readers)):
             if not readers:
                 continue
@@ -472,7 +258,7 @@ class Endpoint:
             except (MacaronException, HTTPException):
                 unreadable.add("/body")
             else:
-                if body is not _MISSING:
+                if body is not MISSING:
                     values["body"] = body
         reported = {problem["field"] for problem in problems}
         for problem in self._request_problems(values):
@@ -495,7 +281,7 @@ class Endpoint:
     def _read_body(self) -> Any:
         data = request.get_data(cache=False)
         if not data:
-            return _MISSING
+            return MISSING
         mimetype = request.mimetype
         if mimetype and mimetype != JSON_MIME and not mimetype.endswith("+json"):
             if self.accepts_json:
@@ -520,8 +306,8 @@ class Endpoint:
         for location, readers in self.reader_groups:
             group = values[location]
             for reader in readers:
-                value = group.get(reader.name, _MISSING)
-                if value is _MISSING:
+                value = group.get(reader.name, MISSING)
+                if value is MISSING:
                     kwargs[reader.python_name] = None
                 elif reader.is_file:
                     kwargs[reader.python_name] = request.files[reader.name]
