@@ -23,8 +23,8 @@ import yaml
 from macaron.config import Config
 from macaron.hookspecs import hookimpl
 from macaron.models import copy_wire
-from macaron.schemas import compile_schema, dispatch_schema
 from macaron.spec import DRAFT4, POLYMORPHIC_SUFFIX, Api, Definitions, Operation, Parameter, RawBody, Response, SpecError, python_name
+from macaron.validation import compile_schema, dispatch_schema
 
 # libyaml's loader parses large specs about ten times faster than the pure Python one.
 _BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
