@@ -17,9 +17,9 @@ from flask import Flask, current_app
 if TYPE_CHECKING:
     from macaron.config import Config
     from macaron.endpoint import Endpoint
+    from macaron.model_factory import ModelFactory
     from macaron.models import ApiModels
     from macaron.plugins import MacaronPluginManager
-    from macaron.schemas import ModelFactory
     from macaron.spec import Api
 
 EXTENSION = "macaron"  # the key of the Service in app.extensions: use service_of(app)
