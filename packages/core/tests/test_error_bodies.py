@@ -27,7 +27,8 @@ from flask import Flask
 
 from macaron import service_of
 from macaron.error_bodies import OWN_FIELDS
-from macaron.schemas import Checker, response_variant
+from macaron.validation import Checker
+from macaron.variants import response_variant
 from service_maker import ServiceMaker
 
 DIALECTS = ("swagger2", "openapi30", "openapi31")
@@ -136,7 +137,7 @@ class Remote(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         if mode == "slow":
-            time.sleep(1.0)
+            time.sleep(2.5)
         status, body = (200, {"a": 1}) if mode != "error" else (409, {"status": 409, "error": "CONFLICT", "error_description": "the remote refused", "error_id": "ab" * 16, "errors": [{"field": "/x", "message": "no"}], "hint": "theirs"})
         data = json.dumps(body).encode()
         self.send_response(status)
@@ -279,7 +280,7 @@ def close(schema: Any) -> Any:
 @pytest.fixture(params=[(dialect, error) for dialect in DIALECTS for error in ERRORS], ids=lambda p: f"{p[0]}-{p[1]}")
 def served(request: pytest.FixtureRequest, services: ServiceMaker, remote_url: str) -> Served:
     dialect, error = request.param
-    app = build(services, remote_url, dialect, ERRORS[error], max_body_size=300, clients={"remote": {"url": remote_url, "retries": 0, "read_timeout": 0.3}})
+    app = build(services, remote_url, dialect, ERRORS[error], max_body_size=300, clients={"remote": {"url": remote_url, "retries": 0, "read_timeout": 1.0}})
     return Served(app, dialect, yaml.safe_load(spec_text(dialect, ERRORS[error])))
 
 

@@ -29,12 +29,12 @@ from macaron.endpoint import Endpoint
 from macaron.error_bodies import FitFor, unrouted_fit, unrouted_fits
 from macaron.errors import HTTP_ERRORS, BadResponse, HTTPError, MacaronException, ServerError
 from macaron.importing import DottedPathError, import_object
+from macaron.model_factory import ModelFactory
 from macaron.models import apis
 from macaron.plugins import MacaronPluginManager
 from macaron.plugins import pm as default_pm
 from macaron.preparing import engine_setting as engine_setting
 from macaron.preparing import prepare_api
-from macaron.schemas import ModelFactory
 from macaron.service import EXTENSION, Service, current_service, service_of
 from macaron.spec import Operation, SpecError
 from macaron.startup import StartupError

@@ -25,6 +25,7 @@ from macaron.errors import (
     UnsupportedMediaType,
     ValidationError,
 )
+from macaron.model_factory import ModelFactory
 from macaron.models import Model, _identity, to_wire
 from macaron.parameters import (
     JSON_MIME,
@@ -38,11 +39,12 @@ from macaron.parameters import (
     request_schema,
 )
 from macaron.reporting import STREAMED_KEY
-from macaron.schemas import Checker, ModelFactory, escape, response_variant
 from macaron.spec import Operation, Parameter, RawBody, response_key
 from macaron.styles import (
     MalformedParameter,
 )
+from macaron.validation import Checker, escape
+from macaron.variants import response_variant
 
 log = logging.getLogger("macaron")
 

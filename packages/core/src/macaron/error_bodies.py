@@ -23,8 +23,9 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from macaron.schemas import REF_PREFIX, Checker, response_variant
 from macaron.spec import Api, response_key
+from macaron.validation import REF_PREFIX, Checker
+from macaron.variants import response_variant
 
 log = logging.getLogger("macaron")
 

@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     from macaron.config import Config
     from macaron.endpoint import Endpoint
     from macaron.error_bodies import Fit
+    from macaron.model_factory import ModelFactory
     from macaron.models import ApiModels
     from macaron.plugins import MacaronPluginManager
-    from macaron.schemas import ModelFactory
     from macaron.spec import Api
 
 EXTENSION = "macaron"  # the key of the Service in app.extensions: use service_of(app)
