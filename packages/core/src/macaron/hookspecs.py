@@ -196,6 +196,7 @@ def on_deploy(target: str, service_path: Path, config: Config, options: dict[str
     cannot rehearse), then those the plugin added with :func:`deploy_options`.
 
     firstresult: the plugin that owns ``target`` deploys and returns a summary
-    dict (at least ``{"target": ..., "url": ...}``); others return None. A deploy
+    dict (at least ``{"target": ..., "url": ...}``; one that is only ``{"output": text}`` is printed as that
+    text alone, a document for another tool); others return None. A deploy
     must be all or nothing: on failure raise, and leave what was live untouched.
     """
