@@ -11,9 +11,9 @@ import pytest
 
 from macaron import load_service
 from macaron.app import Service
+from macaron.closing import PART_SUFFIX, is_part_copy, is_synthetic
 from macaron.documents import DOCUMENT_PART_SUFFIX, _root_schemas, bundle, close_document
 from macaron.preparing import operation_schemas
-from macaron.schemas import PART_SUFFIX, is_part_copy, is_synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(path for path in (ROOT / "examples").iterdir() if (path / "macaron.yaml").is_file())

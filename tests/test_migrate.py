@@ -54,7 +54,10 @@ def test_migrate_then_serve(tmp_path: Path, generation: str) -> None:
     assert "from macaron_async import asynctask" in (service / "hello" / "tasks.py").read_text()
     if generation == "pymacaron2":
         assert "# the error catalog" in api  # comments survive the rewrite
-        assert "testaccept/test_hello.py:1: PyMacaronTestCase" in done.stderr
+        converted = (service / "testaccept" / "test_hello.py").read_text()
+        assert "class Tests(MacaronTestCase):" in converted and "pymacaron" not in converted
+        assert 'self.client.request("GET", "me", headers={"Authorization": "Bearer %s" % self.token}).assert_json()' in converted
+        assert "testaccept/test_hello.py" not in done.stderr  # every assertion had a macaron-unit equivalent
     else:
         assert "hello/tasks.py:2: 'pymlogger'" in done.stderr
 
@@ -76,6 +79,11 @@ def test_migrate_then_serve(tmp_path: Path, generation: str) -> None:
         token = requests.post(f"{url}/login/bob", timeout=10).json()["token"]
         me = requests.get(f"{url}/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
         assert me.status_code == 200 and me.json()["text"] == "you are bob"
+
+    if (service / "testaccept").is_dir():
+        accepted = run_macaron("test", "--acceptance", str(service), env=SECRET, timeout=120)
+        assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+        assert " passed" in accepted.stdout and "failed" not in accepted.stdout
 
 
 def test_migrate_refuses_a_dirty_tree(tmp_path: Path) -> None:

@@ -179,3 +179,24 @@ def test_validate_names_a_config_error(service: Path, tmp_path: Path) -> None:
     result = run_macaron("validate", str(broken))
     assert result.returncode != 0
     assert f"{config}: 'docs' must be true or false, not 'sometimes'" in result.stderr
+
+
+def test_on_a_fresh_machine_the_printed_test_line_works(tmp_path: Path) -> None:
+    """pip install ./packages/core in an empty venv, then `macaron new` and the `test it:` line it prints, verbatim."""
+    repo = Path(__file__).resolve().parents[1]
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": os.environ.get("HOME", str(tmp_path)), "VIRTUAL_ENV": str(venv)}
+    install = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", str(repo / "packages" / "core")], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert install.returncode == 0, install.stderr
+    new = subprocess.run(["macaron", "new", "bakery"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert new.returncode == 0, new.stderr
+    line = next(text for text in new.stdout.splitlines() if text.strip().startswith("test it:")).split("test it:", 1)[1].strip()
+    # Neither pytest nor macaron-unit is in the fresh venv: the line installs them, from this checkout while unpublished.
+    assert line.startswith(f"pip install pytest {repo / 'packages' / 'unit'} && cd "), line
+    assert f"pip install pytest {repo / 'packages' / 'unit'}" in (tmp_path / "bakery" / "README.md").read_text()
+    result = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.count("6 passed") == 2, result.stdout[-3000:]

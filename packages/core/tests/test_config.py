@@ -146,7 +146,7 @@ def test_a_missing_secret_stops_create_app_naming_the_variable_and_the_file(
     assert "OTHER_SECRET" not in message
     assert str(root / "macaron.yaml") in message
     monkeypatch.setenv("JWT_SECRET", "")
-    with pytest.raises(ConfigError, match="JWT_SECRET listed in env_secrets set but empty"):
+    with pytest.raises(ConfigError, match="JWT_SECRET listed in env_secrets is empty"):
         create_app(root)
 
 

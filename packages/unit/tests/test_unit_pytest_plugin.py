@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from unit_support import BUGGY, HELLOWORLD, SAMPLE, clean_environment, copy_service, run_pytest
+from unit_support import BUGGY, HELLOWORLD, ROOT, SAMPLE, clean_environment, copy_service, run_pytest
 
 from macaron_unit import ServiceServer
 
@@ -127,3 +127,32 @@ def test_a_failed_test_shows_what_the_server_logged(tmp_path: Path) -> None:
     assert "expected status 200, got 500" in result.stdout
     assert "macaron server log" in result.stdout
     assert "ZeroDivisionError" in result.stdout
+
+
+def test_a_macaron_test_case_gets_the_fixtures_before_set_up(tmp_path: Path) -> None:
+    # The example of docs/testing.md#coming-from-pymacaron, and the attributes PyMacaron's classes read.
+    docs = (ROOT / "docs" / "testing.md").read_text()
+    section = docs[docs.index("## Coming from PyMacaron") :]
+    example = section[section.index("```python\n") + len("```python\n") : section.index("```\n", section.index("```python\n") + 10)]
+    service = copy_service(HELLOWORLD, tmp_path / "hw")
+    write(service / "testaccept" / "test_doc.py", example)
+    write(
+        service / "testaccept" / "test_attributes.py",
+        """
+        from macaron_unit import MacaronTestCase
+
+
+        class Attributes(MacaronTestCase):
+            def setUp(self):
+                self.seen_in_set_up = self.client.base_url
+
+            def test_target(self):
+                self.assertEqual(self.seen_in_set_up, self.base_url)
+                self.assertEqual(self.base_url, "http://%s:%s" % (self.host, self.port))
+                self.token = "given"
+                self.assertEqual(self.token, "given")
+        """,
+    )
+    result = run_pytest(service, "testaccept/test_doc.py", "testaccept/test_attributes.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout

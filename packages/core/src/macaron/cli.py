@@ -182,7 +182,7 @@ def _other_routes(service: Service) -> list[list[str]]:
 )
 def new(name: str, parent: Path) -> None:
     """Create the service folder NAME: spec, handlers, config, README, unit and black-box tests."""
-    from macaron.scaffold import ScaffoldError, scaffold
+    from macaron.scaffold import ScaffoldError, scaffold, tests_install_command
 
     try:
         root = scaffold(name, parent)
@@ -190,7 +190,8 @@ def new(name: str, parent: Path) -> None:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Created the service {name} in {root}")
     click.echo(f"  serve it:  macaron serve {root}   (then http://127.0.0.1:8080/v1/hello/you and /docs)")
-    click.echo(f"  test it:   cd {root} && pytest")
+    install = tests_install_command(missing_only=True)
+    click.echo(f"  test it:   {install + ' && ' if install else ''}cd {root} && pytest && pytest testaccept")
 
 
 @cli.command()
@@ -364,6 +365,9 @@ def _deploy_command(manager: MacaronPluginManager, target: str, plugin: str) -> 
             raise click.ClickException(f"deploy to '{target}' (plugin '{plugin}') failed: {type(exc).__name__}: {exc}") from exc
         if summary is None:
             raise click.ClickException(f"plugin '{plugin}' names deploy target '{target}' but did not deploy to it (on_deploy returned None)")
+        if set(summary) == {"output"} and isinstance(summary["output"], str):  # a document for another tool (kubectl apply)
+            click.echo(summary["output"], nl=False)
+            return
         if as_json:
             click.echo(json.dumps(summary, indent=2, default=str))
             return

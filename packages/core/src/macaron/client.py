@@ -34,12 +34,14 @@ from werkzeug.datastructures import MultiDict
 from macaron import context
 from macaron.config import Config, ConfigError
 from macaron.errors import MacaronException, error_class
+from macaron.model_factory import ModelFactory
 from macaron.models import ApiModels, apis, to_wire
 from macaron.parameters import MISSING, ParameterReader, media_matches, raw_body_checkers, raw_value, request_schema
 from macaron.preparing import prepare_api
-from macaron.schemas import Checker, ModelFactory, escape, response_variant
 from macaron.spec import Api, Operation, Parameter, SpecError, python_name, response_key
 from macaron.styles import PROPERTIES, MalformedParameter, TextWriter, Unsendable, members, quoted, resolved
+from macaron.validation import Checker, escape
+from macaron.variants import response_variant
 
 if TYPE_CHECKING:
     from flask import Flask

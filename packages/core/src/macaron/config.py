@@ -249,8 +249,10 @@ def load_config(root: str | os.PathLike[str], env: str | None = None) -> Config:
         )
     empty = [name for name in names if not os.environ[name]]
     if empty:
+        plural = len(empty) > 1
         raise ConfigError(
-            f"{secrets_file}: environment variable{'s' if len(empty) > 1 else ''} {', '.join(empty)} listed in env_secrets set but empty"
+            f"{secrets_file}: environment variable{'s' if plural else ''} {', '.join(empty)} "
+            f"listed in env_secrets {'are' if plural else 'is'} empty"
         )
     secrets = {name: os.environ[name] for name in names}
     values = _substitute_secrets(values, secrets)

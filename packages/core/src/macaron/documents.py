@@ -2,7 +2,7 @@
 
 :func:`bundle` makes one self-contained document of a spec and the files it ``$ref``s
 (what ``/docs`` shows); :func:`close_document` closes its objects exactly as the engine
-closes them (:func:`macaron.schemas.close_objects`), for a tool that must generate what
+closes them (:func:`macaron.closing.close_objects`), for a tool that must generate what
 the server accepts (the contract run of macaron-unit); :func:`document_schemas` walks
 every schema a document holds.
 """
@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from macaron.closing import close_objects, is_part_copy
 from macaron.models import copy_wire
-from macaron.schemas import REF_PREFIX, close_objects, is_part_copy
 from macaron.spec import DRAFT4, DRAFT2020, Definitions
+from macaron.validation import REF_PREFIX
 
 # A definition name in a document may not hold ':' (OpenAPI 3 component names): the open copy
 # that the engine names <Name>:part is <Name>__part in a document.
@@ -93,7 +94,7 @@ def bundle(document: dict[str, Any], file: Path) -> dict[str, Any]:
 def close_document(document: dict[str, Any]) -> dict[str, Any]:
     """A copy of a bundled document (local ``$ref``s only) whose objects are closed as the engine closes them.
 
-    The engine's own :func:`~macaron.schemas.close_objects` does the closing, on the
+    The engine's own :func:`~macaron.closing.close_objects` does the closing, on the
     document's definitions (``definitions`` or ``components/schemas``) and the schemas of
     its parameters, bodies and responses; an open copy of an ``allOf`` part is added as
     ``<Name>__part``. An OpenAPI 3.1 document is closed in JSON Schema 2020-12.

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from macaron.migrate_tests import AUTH_VERSION, TARGET_ATTRIBUTES, TESTCASE_BASES, NotMechanical
+from macaron.migrate_tests import convert as convert_assertion
+
 DOC = "docs/migrating.md"
 
 # PyMacaron module -> macaron module, for `from X import ...` and `import X`.
@@ -109,6 +112,17 @@ def _dotted(node: Any) -> str:
     return ""
 
 
+def _target_attributes(target: Any) -> bool:
+    """True when an assignment target only sets ``self.host``/``port``/``base_url``/``token`` (or a tuple of them)."""
+    import libcst as cst
+
+    if isinstance(target, cst.Attribute):
+        return _dotted(target.value) == "self" and target.attr.value in TARGET_ATTRIBUTES
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return all(_target_attributes(element.value) for element in target.elements)
+    return False
+
+
 def rewrite_python(path: Path, source: str, notes: list[Note]) -> str:
     """Return ``source`` with PyMacaron imports and idioms moved to macaron; unconvertible uses go to ``notes``."""
     import libcst as cst
@@ -119,6 +133,9 @@ def rewrite_python(path: Path, source: str, notes: list[Note]) -> str:
 
         def __init__(self) -> None:
             self.renamed: dict[str, str] = {}
+            self.test_classes: list[bool] = []
+            self.functions: list[str] = []
+            self.statement_call: cst.BaseExpression | None = None
 
         def _note(self, node: cst.CSTNode, what: str, section: str) -> None:
             notes.append(Note(path, self.get_metadata(PositionProvider, node).start.line, what, section))
@@ -147,8 +164,10 @@ def rewrite_python(path: Path, source: str, notes: list[Note]) -> str:
                 last = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
                 return updated.with_changes(module=cst.Name("macaron"), names=[*kept[:-1], last])
             target = MODULES.get(module)
-            if module == "pymacaron.test" or module.startswith("pymacaron_unit"):
-                self._note(original, "PyMacaronTestCase: rewrite as pytest tests using macaron_unit's 'macaron_client' fixture", "tests")
+            if module in ("pymacaron.test", "pymacaron_unit", "pymacaron_unit.testcase"):
+                return self._test_import(original, updated, module, names)
+            if module.startswith("pymacaron_unit"):
+                self._note(original, f"module '{module}' has no macaron-unit equivalent", "tests")
                 return updated
             if target is None:
                 self._note(original, f"module '{module}' has no macaron equivalent", "imports")
@@ -164,6 +183,75 @@ def rewrite_python(path: Path, source: str, notes: list[Note]) -> str:
                     alias = alias.with_changes(name=cst.Name(NAMES[name]))
                 new_names.append(alias)
             return updated.with_changes(module=cst.parse_expression(target), names=new_names or updated.names)
+
+        def _test_import(self, original: cst.ImportFrom, updated: cst.ImportFrom, module: str, names: Any) -> cst.ImportFrom:
+            # PyMacaronTestCase (or pymacaron_unit's `testcase` module holding it) -> MacaronTestCase.
+            def convertible(alias: cst.ImportAlias) -> bool:
+                name = _dotted(alias.name)
+                return name == "PyMacaronTestCase" or (module == "pymacaron_unit" and name == "testcase")
+
+            others = [_dotted(alias.name) for alias in names if not convertible(alias)]
+            if others or not names:
+                for name in others or ["*"]:
+                    self._note(original, f"'{name}' from '{module}' has no macaron-unit equivalent", "tests")
+                return updated
+            for alias in names:
+                self.renamed[_dotted(alias.asname.name) if alias.asname else _dotted(alias.name)] = "MacaronTestCase"
+            return updated.with_changes(module=cst.Name("macaron_unit"), names=[cst.ImportAlias(cst.Name("MacaronTestCase"))])
+
+        # Test classes: PyMacaronTestCase's assertions become macaron-unit client calls (macaron/migrate_tests.py).
+        def visit_ClassDef(self, node: cst.ClassDef) -> None:
+            self.test_classes.append(any(_dotted(base.value) in TESTCASE_BASES for base in node.bases))
+
+        def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
+            self.test_classes.pop()
+            return updated
+
+        def _in_test_class(self) -> bool:
+            return bool(self.test_classes) and self.test_classes[-1]
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            self.functions.append(node.name.value)
+
+        def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
+            self.functions.pop()
+            if isinstance(updated.body, cst.IndentedBlock) and not updated.body.body:
+                return updated.with_changes(body=updated.body.with_changes(body=[cst.SimpleStatementLine([cst.Pass()])]))
+            return updated
+
+        def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+            first = node.body[0] if len(node.body) == 1 else None
+            self.statement_call = first.value if isinstance(first, cst.Expr) else None
+
+        def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine) -> Any:
+            if not self._in_test_class():
+                return updated
+            first = updated.body[0] if len(updated.body) == 1 else None
+            if (
+                self.functions[-1:] == ["setUp"]
+                and isinstance(first, cst.Assign)
+                and all(_target_attributes(target.target) for target in first.targets)
+            ):
+                return cst.RemoveFromParent()  # PyMacaron's targeting: MacaronTestCase sets these from the fixtures
+            if isinstance(first, cst.Expr) and cst.Module([]).code_for_node(first.value) == AUTH_VERSION[0]:
+                return cst.FlattenSentinel([updated, cst.parse_statement(AUTH_VERSION[1] + "\n")])
+            return updated
+
+        def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+            func = updated.func
+            if not (self._in_test_class() and isinstance(func, cst.Attribute) and _dotted(func.value) == "self"):
+                return updated
+            name = func.attr.value
+            try:
+                if name == "assertHasAuthVersion" and original is not self.statement_call:
+                    raise NotMechanical(
+                        "'assertHasAuthVersion' used as a value: call assert_requires_auth, then get /auth/version with a token"
+                    )
+                converted = convert_assertion(name, updated)
+            except NotMechanical as why:
+                self._note(original, f"{why}; left as it was", "tests")
+                return updated
+            return updated if converted is None else cst.parse_expression(converted)
 
         def leave_Import(self, original: cst.Import, updated: cst.Import) -> cst.Import:
             for alias in updated.names:
@@ -187,6 +275,8 @@ def rewrite_python(path: Path, source: str, notes: list[Note]) -> str:
                 and _dotted(inner.value.value) == "apis"
             ):
                 return updated.with_changes(value=inner.value)
+            if _dotted(original) in TESTCASE_BASES and self.renamed.get(_dotted(original.value)) == "MacaronTestCase":
+                return cst.Name("MacaronTestCase")  # testcase.PyMacaronTestCase, testcase imported from pymacaron_unit
             if isinstance(inner, cst.Attribute) and inner.attr.value == "client" and _dotted(inner.value).startswith("apis."):
                 self._note(original, "ApiPool client call: use macaron's clients (apis.<api>.client)", "imports")
             return updated

@@ -13,8 +13,8 @@ from urllib.parse import unquote, unquote_plus
 
 from werkzeug.datastructures import MultiDict
 
+from macaron.model_factory import ModelFactory
 from macaron.models import _identity, copy_wire
-from macaron.schemas import Checker, ModelFactory, request_variant
 from macaron.spec import Operation, Parameter, RawBody, schema_shape
 from macaron.styles import (
     DEEP,
@@ -29,6 +29,8 @@ from macaron.styles import (
     scalar_coercer,
     text_parser,
 )
+from macaron.validation import Checker
+from macaron.variants import request_variant
 
 JSON_MIME = "application/json"
 LOCATIONS = ("path", "query", "header", "cookie", "formData")  # where non-body parameters come from, in request_schema's order
@@ -187,7 +189,7 @@ def request_schema(operation: Operation, definitions: dict[str, Any] | None = No
 
     Validating the request as one document reports every problem at once, each at
     a JSON pointer that says where it is (``/query/limit``, ``/body/owner/name``).
-    With ``definitions``, it is the request variant (macaron.schemas.request_variant):
+    With ``definitions``, it is the request variant (macaron.variants.request_variant):
     readOnly properties refused, or with ``accept_read_only`` accepted; never required.
     """
     properties: dict[str, Any] = {}

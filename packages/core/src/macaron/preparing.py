@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from macaron.closing import close_objects
 from macaron.config import Config, ConfigError
-from macaron.schemas import close_objects, read_only_setting
 from macaron.spec import Api
+from macaron.variants import read_only_setting
 
 T = TypeVar("T")
 

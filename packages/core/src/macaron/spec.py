@@ -70,12 +70,15 @@ def dialect_of(definitions: dict[str, Any]) -> str:
 class SpecError(StartupError):
     """A spec that cannot be served. The message names the file, the JSON path and the operation."""
 
-    def __init__(self, file: Path | str, pointer: str, message: str, operation: str | None = None) -> None:
+    def __init__(
+        self, file: Path | str, pointer: str, message: str, operation: str | None = None, *, line: tuple[int, int] | None = None
+    ) -> None:
         self.file = str(file)
         self.pointer = pointer or "/"
         self.operation = operation
         self.reason = message
-        where = f"{self.file}: at {self.pointer}"
+        # A file that does not parse has no JSON path yet: its line and column (1-based, as editors count) say where.
+        where = f"{self.file}:{line[0]}:{line[1]}" if line else f"{self.file}: at {self.pointer}"
         if operation:
             where += f" (operation {operation})"
         super().__init__(f"{where}: {message}")

@@ -27,8 +27,8 @@ from urllib.parse import quote
 import orjson
 
 from macaron.models import _identity
-from macaron.schemas import REF_PREFIX
 from macaron.spec import Parameter, schema_shape
+from macaron.validation import REF_PREFIX
 
 SEPARATORS = {"csv": ",", "ssv": " ", "tsv": "\t", "pipes": "|"}  # Swagger 2.0 collectionFormat
 # OpenAPI 3 styles that separate values (items, or an object's names and values) with one character.

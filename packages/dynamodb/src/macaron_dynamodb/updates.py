@@ -31,8 +31,8 @@ from pynamodb.expressions.operand import Path
 
 from macaron.errors import ModelValidationError
 from macaron.models import Model, PolymorphicModel, model_info, model_name, to_wire
-from macaron.schemas import Checker, escape
 from macaron.spec import DISPATCH
+from macaron.validation import Checker, escape
 from macaron_dynamodb.codec import REF_PREFIX, AttributeValue, DecoderFactory, EncodeError, encode
 
 if TYPE_CHECKING:

@@ -55,7 +55,7 @@ PAGE = """<!DOCTYPE html>
 
 
 def docs_enabled(config: Config) -> bool:
-    """Whether the service serves ``/docs``: config ``docs``, else on outside production."""
+    """Whether the service serves ``/docs``: config ``docs``, else on everywhere except production."""
     value = config.get("docs")
     if value is None:
         return (config.env or "").lower() not in PRODUCTION_ENVS

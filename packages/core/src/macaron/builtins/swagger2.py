@@ -23,8 +23,8 @@ import yaml
 from macaron.config import Config
 from macaron.hookspecs import hookimpl
 from macaron.models import copy_wire
-from macaron.schemas import compile_schema, dispatch_schema
 from macaron.spec import DRAFT4, POLYMORPHIC_SUFFIX, Api, Definitions, Operation, Parameter, RawBody, Response, SpecError, python_name
+from macaron.validation import compile_schema, dispatch_schema
 
 # libyaml's loader parses large specs about ten times faster than the pure Python one.
 _BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -94,6 +94,16 @@ def _read_document(path: Path, version: int) -> Any:
         raise SpecError(path, "/", f"cannot read the file: {exc.strerror}") from exc
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_SpecLoader)
+    except json.JSONDecodeError as exc:
+        raise SpecError(path, "/", f"not valid JSON: {exc.msg}", line=(exc.lineno, exc.colno)) from exc
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        # PyYAML's own text names the stream ("<unicode string>"), not the file: keep only what went wrong.
+        context = exc.context
+        if context and exc.context_mark and mark and exc.context_mark.line != mark.line:
+            context += f" at line {exc.context_mark.line + 1}"
+        problem = "; ".join(part for part in (context, exc.problem) if part)
+        raise SpecError(path, "/", f"not valid YAML: {problem}", line=(mark.line + 1, mark.column + 1) if mark else None) from exc
     except (ValueError, yaml.YAMLError) as exc:
         raise SpecError(path, "/", f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from exc
     return _string_keys(data)

@@ -2,12 +2,15 @@
 
 Template files end in ``.tmpl`` (so the monorepo's linters and pytest leave them
 alone); ``{{name}}`` in a file and ``__name__`` in a path become the service name,
+``{{macaron_unit}}`` where to install macaron-unit from (see :func:`macaron_unit_source`),
 and ``gitignore`` becomes ``.gitignore``.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import json
 import keyword
 import os
 import re
@@ -19,6 +22,34 @@ TEMPLATE = Path(__file__).with_name("template")
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*\Z")
 # Folder names of the scaffold itself: a package with one of these names would be shadowed.
 RESERVED = frozenset({"apis", "tests", "testaccept", "macaron", "conftest"})
+
+
+def macaron_unit_source() -> str:
+    """What ``pip install`` takes to get macaron-unit, which the black-box tests need.
+
+    While the packages are unpublished a user installs macaron-core from a checkout of the monorepo
+    (``pip install ./packages/core``, editable or not); pip records that folder in the distribution's
+    ``direct_url.json`` (PEP 610), and macaron-unit is its sibling ``packages/unit``. Otherwise the
+    index name.
+    """
+    try:
+        recorded = importlib.metadata.distribution("macaron-core").read_text("direct_url.json")
+        url = str(json.loads(recorded or "{}").get("url", ""))
+    except (importlib.metadata.PackageNotFoundError, ValueError, AttributeError):
+        url = ""
+    if url.startswith("file://"):
+        sibling = Path(url.removeprefix("file://")).parent / "unit"
+        if (sibling / "pyproject.toml").is_file():
+            return str(sibling)
+    return "macaron-unit"
+
+
+def tests_install_command(missing_only: bool = False) -> str | None:
+    """The ``pip install`` line that makes the scaffold's tests run; with ``missing_only``, None when nothing is missing."""
+    wanted = {"pytest": "pytest", "macaron_unit": macaron_unit_source()}
+    if missing_only:
+        wanted = {module: source for module, source in wanted.items() if importlib.util.find_spec(module) is None}
+    return f"pip install {' '.join(wanted.values())}" if wanted else None
 
 
 class ScaffoldError(Exception):
@@ -55,6 +86,7 @@ def scaffold(name: str, parent: str | os.PathLike[str] = ".") -> Path:
     parent_path.mkdir(parents=True, exist_ok=True)
     staging = parent_path / f".{name}.{os.getpid()}.new"
     staging.mkdir()
+    values = {"{{name}}": name, "{{macaron_unit}}": macaron_unit_source()}
     try:
         for source in sorted(TEMPLATE.rglob("*.tmpl")):
             relative = source.relative_to(TEMPLATE).as_posix().removesuffix(".tmpl").replace("__name__", name)
@@ -62,7 +94,10 @@ def scaffold(name: str, parent: str | os.PathLike[str] = ".") -> Path:
                 relative = ".gitignore"
             destination = staging / relative
             destination.parent.mkdir(parents=True, exist_ok=True)
-            destination.write_text(source.read_text().replace("{{name}}", name))
+            text = source.read_text()
+            for placeholder, value in values.items():
+                text = text.replace(placeholder, value)
+            destination.write_text(text)
         if target.exists():
             raise ScaffoldError(f"{target}: already exists; macaron new does not overwrite anything")
         staging.rename(target)

@@ -1,0 +1,67 @@
+"""The docs' examples, run: what a reader copies from docs/ must work as printed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from macaron.scaffold import scaffold
+from macaron_cli import run_macaron
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.S | re.M)
+
+
+def section(page: str, heading: str) -> str:
+    """The text of one ``## heading`` section of a docs page, up to the next heading of that level."""
+    text = (DOCS / page).read_text()
+    start = text.index(f"\n{heading}\n")
+    end = text.find("\n## ", start + len(heading) + 2)
+    return text[start : end if end != -1 else len(text)]
+
+
+def blocks(text: str, language: str) -> list[str]:
+    return [body for lang, body in FENCE.findall(text) if lang == language]
+
+
+def console_output(text: str, command: str) -> str:
+    """What a ``console`` block shows after ``$ command``, up to the next prompt or the block's end."""
+    for block in blocks(text, "console"):
+        lines = block.splitlines()
+        if f"$ {command}" in lines:
+            rest = lines[lines.index(f"$ {command}") + 1 :]
+            end = next((i for i, line in enumerate(rest) if line.startswith("$ ")), len(rest))
+            return "\n".join(rest[:end]) + "\n"
+    raise AssertionError(f"no console block runs {command!r}")
+
+
+def test_the_routes_example_is_what_macaron_routes_prints(tmp_path: Path) -> None:
+    scaffold("bakery", tmp_path)
+    result = run_macaron("routes", "bakery", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == console_output(section("cli.md", "## `macaron routes`"), "macaron routes bakery")
+
+
+def test_the_plugin_and_its_tests_in_plugins_md_run(tmp_path: Path) -> None:
+    """docs/plugins.md's greeter (Write a plugin) under the tests it shows (Test a plugin), run by pytest."""
+    plugin = next(code for code in blocks(section("plugins.md", "## Write a plugin"), "python") if code.startswith("# macaron_greeter/plugin.py"))
+    package = tmp_path / "src" / "macaron_greeter"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "plugin.py").write_text(plugin)
+    tests = blocks(section("plugins.md", "## Test a plugin"), "python")
+    assert len(tests) == 2
+    (tmp_path / "test_greeter_from_docs.py").write_text("\n\n".join(tests))
+    # src/ first on the path, so the docs' greeter shadows the installed test plugin of the same name.
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_greeter_from_docs.py"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path / "src")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
