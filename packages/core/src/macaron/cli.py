@@ -365,6 +365,9 @@ def _deploy_command(manager: MacaronPluginManager, target: str, plugin: str) -> 
             raise click.ClickException(f"deploy to '{target}' (plugin '{plugin}') failed: {type(exc).__name__}: {exc}") from exc
         if summary is None:
             raise click.ClickException(f"plugin '{plugin}' names deploy target '{target}' but did not deploy to it (on_deploy returned None)")
+        if set(summary) == {"output"} and isinstance(summary["output"], str):  # a document for another tool (kubectl apply)
+            click.echo(summary["output"], nl=False)
+            return
         if as_json:
             click.echo(json.dumps(summary, indent=2, default=str))
             return

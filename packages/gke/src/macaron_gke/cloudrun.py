@@ -16,6 +16,7 @@ import itertools
 import os
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -394,19 +395,8 @@ class CloudRun:
     # -- pieces ------------------------------------------------------------------------------------
 
     def registry(self) -> str:
-        """Where the image goes; for Artifact Registry or gcr.io, podman logs in with the credentials' token."""
         registry = self.settings.image_registry()
-        host = registry.split("/", 1)[0]
-        if host.endswith(("pkg.dev", "gcr.io")):
-            import google.auth.transport.requests
-
-            self.credentials.refresh(google.auth.transport.requests.Request())
-            token = str(self.credentials.token)
-            self.pipeline.secrets["access token"] = token
-            tool = find_tool(self.config.section("image").get("builder")).runner
-            done = subprocess.run([tool.path, "login", "--username", "oauth2accesstoken", "--password-stdin", host], input=token, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise DeployError(f"logging in to {host} failed: {self.pipeline.mask(done.stderr.strip())}")
+        login_to_google_registry(registry, lambda: self.credentials, self.config.section("image").get("builder"), self.pipeline)
         return registry
 
     @staticmethod
@@ -524,6 +514,23 @@ class CloudRun:
                 step.detail["waited"] = wait_for_version(url, version, timeout=self.settings.timeout, interval=1.0, progress=self.pipeline.say)
             step.detail.update(revision=before, version=version)
         return self.pipeline.summary(url=url, version=version, revision=before, previous=now)
+
+
+def login_to_google_registry(registry: str, credentials: Callable[[], Any], builder: str | None, pipeline: Pipeline) -> None:
+    """For Artifact Registry or gcr.io, the image tool logs in with the credentials' access token (on stdin, masked)."""
+    host = registry.split("/", 1)[0]
+    if not host.endswith(("pkg.dev", "gcr.io")):
+        return
+    import google.auth.transport.requests
+
+    found = credentials()
+    found.refresh(google.auth.transport.requests.Request())
+    token = str(found.token)
+    pipeline.secrets["access token"] = token
+    tool = find_tool(builder).runner
+    done = subprocess.run([tool.path, "login", "--username", "oauth2accesstoken", "--password-stdin", host], input=token, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise DeployError(f"logging in to {host} failed: {pipeline.mask(done.stderr.strip())}")
 
 
 def deploy(service_path: Path, config: Config, options: dict[str, Any]) -> dict[str, Any]:
