@@ -209,18 +209,30 @@ def test_re_applying_an_old_template_reuses_its_replicaset_as_the_next_revision(
     assert until("1.0.0 served again", lambda: served(api) == "1.0.0")
 
 
+def test_server_side_apply_of_an_old_replicasets_template_rolls_back_too(api: client.ApiClient, image: str) -> None:
+    apps = client.AppsV1Api(api)
+    second = next(rs for rs in apps.list_namespaced_replica_set(NS).items if rs.metadata.annotations["deployment.kubernetes.io/revision"] == "2")
+    body = deployment(image, "unused")
+    body["spec"]["template"] = api.sanitize_for_serialization(second.spec.template)  # defaulted, as the ReplicaSet keeps it
+    del body["spec"]["template"]["metadata"]["labels"]["pod-template-hash"]
+    apply(api, body)
+    until("the rollback to 2.0.0 rolled out", lambda: rolled_out(api))
+    assert revisions(api)[second.metadata.name] == "5"
+    assert until("2.0.0 served again", lambda: served(api) == "2.0.0")
+
+
 def test_merge_and_strategic_patches_change_the_deployment(api: client.ApiClient) -> None:
     apps = client.AppsV1Api(api)
     patched = apps.patch_namespaced_deployment(
         "imaged", NS, {"metadata": {"annotations": {"team": "core"}}}, _content_type="application/merge-patch+json"
     )
-    assert patched.metadata.annotations["team"] == "core" and patched.metadata.generation == 4, "metadata alone: the same generation"
+    assert patched.metadata.annotations["team"] == "core" and patched.metadata.generation == 5, "metadata alone: the same generation"
     patched = apps.patch_namespaced_deployment(
         "imaged", NS, {"spec": {"replicas": 3}}, _content_type="application/strategic-merge-patch+json"
     )
-    assert patched.spec.replicas == 3 and patched.metadata.generation == 5
+    assert patched.spec.replicas == 3 and patched.metadata.generation == 6
     until("scaled to 3", lambda: apps.read_namespaced_deployment("imaged", NS).status.available_replicas == 3)
-    assert served(api) == "1.0.0"
+    assert served(api) == "2.0.0"
 
 
 def test_errors_are_status_objects_the_client_raises(api: client.ApiClient, image: str) -> None:
@@ -254,6 +266,10 @@ def test_custom_objects_and_the_other_kinds_are_stored(api: client.ApiClient) ->
                 "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "imaged"}, "minReplicas": 2, "maxReplicas": 5}})
     apply(api, {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "imaged"},
                 "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "imaged"}}}})
+    apply(api, {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "imaged"},
+                "spec": {"defaultBackend": {"service": {"name": "imaged", "port": {"number": 80}}}, "rules": [{"host": "imaged.example.com"}]}})
+    ingress = until("the Ingress has an address", lambda: client.NetworkingV1Api(api).read_namespaced_ingress("imaged", NS).status.load_balancer.ingress)
+    assert f"http://{ingress[0].ip}:{ingress[0].ports[0].port}" == url(api)
     custom = client.CustomObjectsApi(api)
     assert custom.get_namespaced_custom_object("cloud.google.com", "v1", NS, "backendconfigs", "imaged")["spec"]["healthCheck"]["requestPath"] == "/ping"
     until("the certificate is Active", lambda: (custom.get_namespaced_custom_object(
@@ -262,8 +278,12 @@ def test_custom_objects_and_the_other_kinds_are_stored(api: client.ApiClient) ->
     assert client.PolicyV1Api(api).read_namespaced_pod_disruption_budget("imaged", NS).spec.min_available == 1
 
 
-def test_deleting_the_namespace_stops_its_containers(api: client.ApiClient, cluster: KubeStandin) -> None:
+def test_deleting_the_deployment_then_the_namespace_stops_everything(api: client.ApiClient, cluster: KubeStandin) -> None:
     address = url(api)
+    client.AppsV1Api(api).delete_namespaced_deployment("imaged", NS)
+    assert client.AppsV1Api(api).list_namespaced_replica_set(NS).items == []
+    until("its pods are gone", lambda: client.CoreV1Api(api).list_namespaced_pod(NS).items == [], timeout=60)
+    assert requests.get(f"{address}/version", timeout=5).status_code == 503, "the Service has no endpoint left"
     client.CoreV1Api(api).delete_namespace(NS)
     with pytest.raises(ApiException) as raised:
         client.AppsV1Api(api).read_namespaced_deployment("imaged", NS)
