@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from flask import Flask, Response
+from flask import Flask, Response, has_request_context, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
 
 from macaron.config import load_config, set_config
 from macaron.endpoint import Endpoint
+from macaron.error_bodies import FitFor, unrouted_fit, unrouted_fits
 from macaron.errors import HTTP_ERRORS, BadResponse, HTTPError, MacaronException, ServerError
 from macaron.importing import DottedPathError, import_object
 from macaron.model_factory import ModelFactory
@@ -174,8 +175,12 @@ def bind(service: Service, app: Flask, pm: MacaronPluginManager) -> None:
             )
 
 
-def error_response(exc: BaseException, operation: Operation | None) -> Response:
-    """The Error response for any exception, after the on_error hooks have seen it."""
+def error_response(exc: BaseException, operation: Operation | None, fit_for: FitFor | None = None) -> Response:
+    """The Error response for any exception, after the on_error hooks have seen it.
+
+    The hooks (and crash reports) see the full body; what is sent is fitted to the schema the operation
+    declares for the status (``fit_for``, see macaron.error_bodies); with no operation, to the API's ``Error``.
+    """
     if isinstance(exc, MacaronException):
         error = exc
     elif isinstance(exc, HTTPException):
@@ -189,23 +194,30 @@ def error_response(exc: BaseException, operation: Operation | None) -> Response:
     if body["status"] >= 500:
         detail = exc.detail if isinstance(exc, BadResponse) else repr(exc)
         log.error("%s %s in %s: %s", body["error"], body["error_id"], where, detail, exc_info=exc if not isinstance(exc, MacaronException) else None)
-    pm: MacaronPluginManager | None = None
+    service: Service | None
     try:
-        pm = current_service().plugin_manager
+        service = current_service()
     except (RuntimeError, KeyError):
-        pm = None
+        service = None
+    pm = service.plugin_manager if service is not None else None
+    status = body["status"]
     if pm is not None:
-        status = body["status"]
         try:
             pm.hook.on_error(error=body, exception=exc, operation=operation)
         except Exception:
             log.exception("an on_error hook failed for error %s", body["error_id"])
         body["status"] = status
+    if fit_for is not None:
+        fit = fit_for(status)
+    else:  # no operation (404, 405, errors outside the endpoints): the Error of the API the path is under
+        fit = unrouted_fit(service.unrouted_fits, request.path) if service is not None and service.unrouted_fits and has_request_context() else None
+    if fit is not None:
+        body = fit(body)
     headers = getattr(error, "headers", None)  # an error may bring its own, e.g. WWW-Authenticate on a 401
     if isinstance(exc, HTTPException) and exc.code == 405:
         allowed = getattr(exc, "valid_methods", None)
         headers = {"Allow": ", ".join(allowed)} if allowed else None
-    return Response(orjson.dumps(body), status=body["status"], mimetype="application/json", headers=headers)
+    return Response(orjson.dumps(body), status=status, mimetype="application/json", headers=headers)
 
 
 def load_service(path: str | os.PathLike[str] = ".", env: str | None = None, plugin_manager: MacaronPluginManager | None = None) -> Service:
@@ -245,6 +257,7 @@ def bind_service(service: Service) -> Flask:
     app.extensions[EXTENSION] = service
     service.app = app
     bind(service, app, pm)
+    service.unrouted_fits = unrouted_fits(service.apis)
     from macaron.client import build_clients
 
     build_clients(config, pm, {name: (api, service.factories[name]) for name, api in service.apis.items()}, app)

@@ -17,6 +17,7 @@ from flask import Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from macaron.error_bodies import FitFor, operation_fits
 from macaron.errors import (
     BadResponse,
     MacaronException,
@@ -62,11 +63,10 @@ class Endpoint:
         handler: Callable[..., Any],
         factory: ModelFactory,
         definitions: dict[str, Any],
-        error_response: Callable[[BaseException, Operation | None], Response],
+        error_response: Callable[[BaseException, Operation | None, FitFor | None], Response],
     ) -> None:
         self.operation = operation
         self.handler = handler
-        self.error_response = error_response
         self.__name__ = operation.name
         parameters = operation.parameters
         readers = parameter_readers(operation, factory)
@@ -109,6 +109,13 @@ class Endpoint:
         self.default_status = next((s for s in sorted(k for k in operation.responses if isinstance(k, int)) if 200 <= s < 300), 200)
         for status, response in operation.responses.items():
             self.response_checkers[status] = Checker(response_variant(response.schema, definitions), definitions) if response.schema is not None else None
+        # What of macaron's Error body each declared error response accepts, probed now rather than per error.
+        fit_for = operation_fits(self.response_checkers, {status: r.schema for status, r in operation.responses.items()}, definitions, operation.name)
+
+        def respond_error(exc: BaseException, operation: Operation | None) -> Response:
+            return error_response(exc, operation, fit_for)
+
+        self.error_response = respond_error
 
     def _setup_raw_bodies(self, body: Parameter, definitions: dict[str, Any]) -> None:
         """A body that may come as text or bytes: read, checked and passed on by these (JSON bodies keep the plain path)."""

@@ -94,9 +94,11 @@ def on_error(error: dict[str, Any], exception: BaseException | None, operation: 
 
     Called for every non-2xx response macaron itself builds: validation errors,
     404, 405, 413, 415, a raised :class:`macaron.MacaronException`, and crashes.
-    ``error`` is the Error body about to be sent (``status``, ``error``,
-    ``error_description``, ``error_id``, maybe ``user_message``); an
-    implementation may change its values in place, except ``status``.
+    ``error`` is the full Error body (``status``, ``error``,
+    ``error_description``, ``error_id``, maybe ``user_message``, ``request_id``,
+    ``errors``); an implementation may change its values in place, except
+    ``status``. What is sent is that body with the fields the operation's declared
+    schema has (docs/operations.md, "Error bodies").
     ``exception`` is what was raised, or None; ``operation`` is the operation
     being served, or None when no route matched.
 

@@ -11,7 +11,7 @@ import difflib
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from macaron.migrate_tests import AUTH_VERSION, TARGET_ATTRIBUTES, TESTCASE_BASES, NotMechanical
 from macaron.migrate_tests import convert as convert_assertion
@@ -31,7 +31,7 @@ MODULES = {
     "pymacaron_dynamodb": "macaron_dynamodb",
 }
 # Names that changed as well as their module.
-NAMES = {"PyMacaronException": "MacaronException", "PymacaronBaseModel": "Model"}
+NAMES = {"PyMacaronException": "MacaronException", "PymacaronBaseModel": "Model", "DynamoDBItemNotFound": "ItemNotFound"}
 # Spec values (x-decorate-server, x-decorate-request, error handlers) naming PyMacaron callables.
 SPEC_VALUES = {
     "pymacaron.auth.requires_auth": "macaron.auth.requires_auth",
@@ -39,6 +39,12 @@ SPEC_VALUES = {
     "pymacaron.auth.add_auth": "macaron.auth.add_auth",
     "pymacaron_core.auth.add_auth": "macaron.auth.add_auth",
 }
+# A name that goes to another macaron module than the rest of its PyMacaron module.
+NAME_MODULES = {("pymacaron.exceptions", "report_error"): "macaron.reporting"}
+# pymacaron-dynamodb's persistence base class: macaron reads the class's attributes, it needs no base.
+DROPPED_BASES = {"PersistentSwaggerObject"}
+# PyMacaron's persistence methods on models -> macaron-dynamodb's.
+PERSISTENCE_METHODS = {"save_to_db": "save", "load_from_db": "load"}
 DEPLOY_PREFIXES = ("docker_repo", "docker_", "aws_", "gcp_", "deploy_target")
 
 
@@ -123,7 +129,55 @@ def _target_attributes(target: Any) -> bool:
     return False
 
 
-def rewrite_python(path: Path, source: str, notes: list[Note]) -> str:
+def _error_name(call: Any) -> str | None:
+    """The ``name`` given to ``add_error(...)`` as a string literal, or None."""
+    import libcst as cst
+
+    for index, arg in enumerate(call.args):
+        if (arg.keyword is not None and arg.keyword.value == "name") or (arg.keyword is None and index == 0):
+            value = arg.value.evaluated_value if isinstance(arg.value, cst.SimpleString) else None
+            if isinstance(value, str) and value.isidentifier():
+                return value
+    return None
+
+
+def _globals_key(target: Any) -> str | None:
+    """``Name`` for the target ``globals()['Name']``, else None."""
+    import libcst as cst
+
+    if not (isinstance(target, cst.Subscript) and isinstance(target.value, cst.Call) and _dotted(target.value.func) == "globals"):
+        return None
+    if target.value.args or len(target.slice) != 1 or not isinstance(target.slice[0].slice, cst.Index):
+        return None
+    key = target.slice[0].slice.value
+    if isinstance(key, cst.SimpleString) and isinstance(key.evaluated_value, str) and key.evaluated_value.isidentifier():
+        return key.evaluated_value
+    return None
+
+
+def service_errors(root: Path, files: list[Path]) -> dict[str, str]:
+    """The error classes a service makes with ``add_error(name=...)``: name -> the module that makes them."""
+    import ast
+
+    found: dict[str, str] = {}
+    for path in files:
+        source = path.read_text(encoding="utf-8")
+        if "add_error" not in source:
+            continue
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        module = ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "add_error":
+                literal = next((k.value for k in node.keywords if k.arg == "name"), node.args[0] if node.args else None)
+                if isinstance(literal, ast.Constant) and isinstance(literal.value, str):
+                    found.setdefault(literal.value, module)
+    return found
+
+
+def rewrite_python(path: Path, source: str, notes: list[Note], service_errors: dict[str, str] | None = None) -> str:
     """Return ``source`` with PyMacaron imports and idioms moved to macaron; unconvertible uses go to ``notes``."""
     import libcst as cst
     from libcst.metadata import MetadataWrapper, PositionProvider
@@ -136,6 +190,21 @@ def rewrite_python(path: Path, source: str, notes: list[Note]) -> str:
             self.test_classes: list[bool] = []
             self.functions: list[str] = []
             self.statement_call: cst.BaseExpression | None = None
+            self.service_errors = service_errors or {}  # add_error'd name -> module, for `from pymacaron.exceptions import Name`
+            self.extra_statements: list[cst.BaseSmallStatement] = []
+            self.logger_names: set[str] = set()
+            self.report_error_names: set[str] = set()
+            self.add_error_names: set[str] = set()
+            self.dropped_bases: set[str] = set()
+            self.has_logging_import = False
+            self.persistence = "pymacaron_dynamodb" in source or "ApiPool" in source or "apipool" in source
+
+        def visit_Module(self, node: cst.Module) -> None:
+            self.has_logging_import = any(
+                isinstance(stmt, cst.SimpleStatementLine)
+                and any(isinstance(s, cst.Import) and any(_dotted(a.name) == "logging" for a in s.names) for s in stmt.body)
+                for stmt in node.body
+            )
 
         def _note(self, node: cst.CSTNode, what: str, section: str) -> None:
             notes.append(Note(path, self.get_metadata(PositionProvider, node).start.line, what, section))
@@ -172,17 +241,51 @@ def rewrite_python(path: Path, source: str, notes: list[Note]) -> str:
             if target is None:
                 self._note(original, f"module '{module}' has no macaron equivalent", "imports")
                 return updated
-            new_names = []
-            exports = _exports(target)
+            # Each name goes to its macaron module: most to `target`, a few elsewhere (report_error from
+            # pymacaron.exceptions), errors a service made with add_error to the module that made them.
+            by_module: dict[str, list[cst.ImportAlias]] = {}
             for alias in names:
                 name = _dotted(alias.name)
+                if module == "pymacaron.log" and name == "pymlogger":
+                    self.logger_names.add(_dotted(alias.asname.name) if alias.asname else name)
+                    continue
+                if module == "pymacaron_dynamodb" and name in DROPPED_BASES:
+                    self.dropped_bases.add(_dotted(alias.asname.name) if alias.asname else name)
+                    continue
+                if module == "pymacaron.exceptions" and name in self.service_errors:
+                    by_module.setdefault(self.service_errors[name], []).append(alias)
+                    continue
+                destination = NAME_MODULES.get((module, name), target)
+                if module == "pymacaron.exceptions" and name == "add_error":
+                    self.add_error_names.add(_dotted(alias.asname.name) if alias.asname else name)
+                if name == "report_error":
+                    self.report_error_names.add(_dotted(alias.asname.name) if alias.asname else name)
+                exports = _exports(destination)
                 if exports is not None and NAMES.get(name, name) not in exports:
-                    self._note(original, f"'{name}' from '{module}' has no equivalent in '{target}'", "imports")
+                    self._note(original, f"'{name}' from '{module}' has no equivalent in '{destination}'", "imports")
                 if name in NAMES:
                     self.renamed[name] = NAMES[name]
                     alias = alias.with_changes(name=cst.Name(NAMES[name]))
-                new_names.append(alias)
-            return updated.with_changes(module=cst.parse_expression(target), names=new_names or updated.names)
+                by_module.setdefault(destination, []).append(alias)
+            if not names:  # from X import *
+                return updated.with_changes(module=cst.parse_expression(target))
+            statements: list[cst.BaseSmallStatement] = [
+                cst.ImportFrom(
+                    module=cast("cst.Attribute | cst.Name", cst.parse_expression(where)),
+                    names=[*aliases[:-1], aliases[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)],
+                )
+                for where, aliases in by_module.items()
+            ]
+            if self.logger_names and not self.has_logging_import:
+                statements.append(cst.Import([cst.ImportAlias(cst.Name("logging"))]))
+                self.has_logging_import = True
+            if not statements:
+                return cst.RemovalSentinel.REMOVE  # type: ignore[return-value]
+            first, *rest = statements
+            if isinstance(first, cst.ImportFrom) and first.module is not None and _dotted(first.module) == target:
+                first = updated.with_changes(module=first.module, names=first.names)  # keeps the parentheses and comments
+            self.extra_statements.extend(rest)
+            return first
 
         def _test_import(self, original: cst.ImportFrom, updated: cst.ImportFrom, module: str, names: Any) -> cst.ImportFrom:
             # PyMacaronTestCase (or pymacaron_unit's `testcase` module holding it) -> MacaronTestCase.
@@ -205,7 +308,7 @@ def rewrite_python(path: Path, source: str, notes: list[Note]) -> str:
 
         def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
             self.test_classes.pop()
-            return updated
+            return self._drop_bases(updated)
 
         def _in_test_class(self) -> bool:
             return bool(self.test_classes) and self.test_classes[-1]
@@ -224,9 +327,20 @@ def rewrite_python(path: Path, source: str, notes: list[Note]) -> str:
             self.statement_call = first.value if isinstance(first, cst.Expr) else None
 
         def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine) -> Any:
+            first = updated.body[0] if len(updated.body) == 1 else None
+            if self.extra_statements:
+                # An import split over several macaron modules: one line each, the comment on the first.
+                extra = [cst.SimpleStatementLine([statement]) for statement in self.extra_statements]
+                self.extra_statements = []
+                return cst.FlattenSentinel([updated, *extra])
+            if isinstance(first, cst.Expr) and isinstance(first.value, cst.Call) and _dotted(first.value.func) in self.add_error_names:
+                # PyMacaron's add_error put the class in pymacaron.exceptions; macaron's only returns it.
+                name = _error_name(first.value)
+                if name is not None:
+                    assign = cst.Assign(targets=[cst.AssignTarget(cst.Name(name))], value=first.value)
+                    return updated.with_changes(body=[assign])
             if not self._in_test_class():
                 return updated
-            first = updated.body[0] if len(updated.body) == 1 else None
             if (
                 self.functions[-1:] == ["setUp"]
                 and isinstance(first, cst.Assign)
@@ -237,8 +351,35 @@ def rewrite_python(path: Path, source: str, notes: list[Note]) -> str:
                 return cst.FlattenSentinel([updated, cst.parse_statement(AUTH_VERSION[1] + "\n")])
             return updated
 
+        def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
+            # globals()['Name'] = value (PyMacaron's docs, after add_error) -> Name = value
+            targets = []
+            for target in updated.targets:
+                name = _globals_key(target.target)
+                targets.append(target.with_changes(target=cst.Name(name)) if name is not None else target)
+            return updated.with_changes(targets=targets)
+
+        def _drop_bases(self, updated: cst.ClassDef) -> cst.ClassDef:
+            bases = [base for base in updated.bases if _dotted(base.value) not in self.dropped_bases]
+            if len(bases) == len(updated.bases):
+                return updated
+            if not bases and not updated.keywords:
+                return updated.with_changes(bases=[], lpar=cst.MaybeSentinel.DEFAULT, rpar=cst.MaybeSentinel.DEFAULT)
+            return updated.with_changes(bases=[*bases[:-1], bases[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)] if bases else [])
+
         def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
             func = updated.func
+            if isinstance(func, cst.Name) and func.value in self.logger_names:
+                return updated.with_changes(func=cst.parse_expression("logging.getLogger"))
+            if isinstance(func, cst.Name) and func.value in self.report_error_names:
+                # PyMacaron's report_error(title, data, caught=...) -> macaron's exception=
+                args = [
+                    arg.with_changes(keyword=cst.Name("exception")) if arg.keyword and arg.keyword.value == "caught" else arg
+                    for arg in updated.args
+                ]
+                return updated.with_changes(args=args)
+            if isinstance(func, cst.Attribute) and func.attr.value in PERSISTENCE_METHODS and self.persistence:
+                return updated.with_changes(func=func.with_changes(attr=cst.Name(PERSISTENCE_METHODS[func.attr.value])))
             if not (self._in_test_class() and isinstance(func, cst.Attribute) and _dotted(func.value) == "self"):
                 return updated
             name = func.attr.value
@@ -356,14 +497,18 @@ def plan(root: Path) -> Plan:
             result.notes.append(
                 Note(server, 1, "server.py does more than API(...)/letsgo: move that code, then delete it", "server-py-and-letsgo")
             )
-    for path in sorted(root.rglob("*.py")):
-        if path in skip or any(part.startswith(".") or part in ("venv", "node_modules") for part in path.relative_to(root).parts):
-            continue
+    python_files = [
+        path
+        for path in sorted(root.rglob("*.py"))
+        if path not in skip and not any(part.startswith(".") or part in ("venv", "node_modules") for part in path.relative_to(root).parts)
+    ]
+    errors = service_errors(root, python_files)
+    for path in python_files:
         source = path.read_text(encoding="utf-8")
         if "pymacaron" not in source and "ApiPool" not in source:
             continue
         try:
-            new_source = rewrite_python(path, source, result.notes)
+            new_source = rewrite_python(path, source, result.notes, errors)
         except Exception as exc:  # libcst.ParserSyntaxError: report, keep the file as is
             result.notes.append(
                 Note(path, getattr(exc, "raw_line", 1), f"not valid Python, left unchanged: {str(exc).splitlines()[0]}", "imports")

@@ -17,6 +17,7 @@ from flask import Flask, current_app
 if TYPE_CHECKING:
     from macaron.config import Config
     from macaron.endpoint import Endpoint
+    from macaron.error_bodies import Fit
     from macaron.model_factory import ModelFactory
     from macaron.models import ApiModels
     from macaron.plugins import MacaronPluginManager
@@ -36,6 +37,7 @@ class Service:
     endpoints: list[Endpoint] = field(default_factory=list)
     plugin_manager: MacaronPluginManager | None = None
     app: Flask | None = None  # set by bind_service
+    unrouted_fits: list[tuple[str, Fit]] = field(default_factory=list)  # set by bind_service: the Error of paths no operation serves
 
     @property
     def models(self) -> dict[str, ApiModels]:

@@ -266,6 +266,11 @@ class Checker:
         self.is_valid: Callable[[Any], bool] = self._validator.is_valid
         self.prefix = prefix
 
+    @property
+    def validator(self) -> jsonschema_rs.Validator:
+        """The compiled validator, shared by every Checker of the same schema."""
+        return self._validator
+
     def problems(self, instance: Any) -> Problems:
         if self.is_valid(instance):
             return []

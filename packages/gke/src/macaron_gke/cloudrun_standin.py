@@ -464,7 +464,15 @@ def _api_handler(run: CloudRun) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _proxy_handler(run: CloudRun) -> type[BaseHTTPRequestHandler]:
+class Router(Protocol):
+    def route(self, host: str) -> int | None: ...
+
+
+def _proxy_handler(router: Router, *, label: str = "Cloud Run stand-in", unrouted: int = 404) -> type[BaseHTTPRequestHandler]:
+    """An HTTP proxy sending each request to the 127.0.0.1 port ``router`` names for its host (``unrouted`` if none).
+
+    The Kubernetes stand-in's Services use it too: each request is routed anew, so a kept-alive connection follows
+    a rollout."""
     skipped = {"connection", "keep-alive", "proxy-connection", "proxy-authorization", "transfer-encoding", "upgrade", "te", "trailer", "content-length"}
 
     class Proxy(BaseHTTPRequestHandler):
@@ -477,8 +485,8 @@ def _proxy_handler(run: CloudRun) -> type[BaseHTTPRequestHandler]:
             target = urlsplit(self.path)
             host = (target.hostname or self.headers.get("Host") or "").split(":")[0]
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) or None
-            port = run.route(host)
-            status, headers, data = 404, [("Content-Type", "text/plain")], f"Cloud Run stand-in: nothing serves {host}\n".encode()
+            port = router.route(host)
+            status, headers, data = unrouted, [("Content-Type", "text/plain")], f"{label}: nothing serves {host}\n".encode()
             if port is not None:
                 upstream = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
                 try:
