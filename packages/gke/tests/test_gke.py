@@ -24,7 +24,7 @@ import pytest
 import requests
 import yaml
 
-from containers import git, private_storage, registry_free_base
+from containers import deployable_imaged, git, private_storage, registry_free_base
 from macaron.deploying import local_registry
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -197,32 +197,18 @@ def cluster(base: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clu
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, base: str, cluster: Cluster) -> Path:
-    root = tmp_path_factory.mktemp("repo") / "imaged"
-    shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns("__pycache__"))
-    spec = root / "apis" / "imaged.yaml"  # the gate's contract tests need not wait for long requests
-    spec.write_text(spec.read_text().replace("maximum: 5", "maximum: 0.2"))
-    config = yaml.safe_load((root / "macaron.yaml").read_text())
-    config["image"] = {"base": base}
-    config["deploy"] = {
-        "gke": {
-            "cluster": "standin",
-            "namespace": "shop",
-            "registry": f"{cluster.registry}/team",
-            "replicas": 1,
-            "min_replicas": 1,
-            "progress_deadline": 60,
-            "prestop_seconds": 1,
-            "termination_grace": 5,
-            "timeout": 60,
-        }
+    settings = {
+        "cluster": "standin",
+        "namespace": "shop",
+        "registry": f"{cluster.registry}/team",
+        "replicas": 1,
+        "min_replicas": 1,
+        "progress_deadline": 60,
+        "prestop_seconds": 1,
+        "termination_grace": 5,
+        "timeout": 60,
     }
-    (root / "macaron.yaml").write_text(yaml.safe_dump(config))
-    git(root, "init", "-q")
-    commit(root, "imaged")
-    done = subprocess.run([*MACARON, "image", "build", str(root), "--json"], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    commit(root, "lock")
-    return root
+    return deployable_imaged(tmp_path_factory.mktemp("repo") / "imaged", base, {"gke": settings})
 
 
 def deploy(service: Path, cluster: Cluster, *args: str, **changes: str | None) -> subprocess.CompletedProcess[str]:
