@@ -140,11 +140,15 @@ def operation_fits(checkers: Mapping[int | str, Checker | None], schemas: Mappin
         fields = error_fields(checker, schema, definitions, _sample_status(key), where)
         fits[key] = fields.fit
 
+    resolved: dict[int, Fit | None] = {}  # statuses met so far, to the fit of the response that answers them
+
     def fit_for(status: int) -> Fit | None:
-        if status in fits:  # a declared status: no call
-            return fits[status]
-        key = response_key(fits, status)
-        return None if key is None else fits[key]
+        try:
+            return resolved[status]
+        except KeyError:
+            key = response_key(fits, status)
+            fit = resolved[status] = None if key is None else fits[key]
+            return fit
 
     return fit_for
 
