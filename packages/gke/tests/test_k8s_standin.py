@@ -263,6 +263,15 @@ def test_merge_and_strategic_patches_change_the_deployment(api: client.ApiClient
     assert served(api) == "2.0.0"
 
 
+def test_a_serving_container_that_dies_is_restarted(api: client.ApiClient) -> None:
+    core = client.CoreV1Api(api)
+    container = core.list_namespaced_pod(NS).items[0].metadata.annotations["macaron.k8s-standin/container"]
+    subprocess.run(["podman", "kill", container], capture_output=True, check=True)
+    until("a new pod serves", lambda: served(api) == "2.0.0" and core.list_namespaced_pod(NS).items[0].status.container_statuses[0].restart_count == 1)
+    assert conditions(api)["Progressing"] == ("True", "NewReplicaSetAvailable")
+    assert until("all available again", lambda: rolled_out(api))
+
+
 def test_errors_are_status_objects_the_client_raises(api: client.ApiClient, image: str) -> None:
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
     with pytest.raises(ApiException) as raised:

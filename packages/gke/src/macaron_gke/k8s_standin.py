@@ -52,6 +52,7 @@ loaded from a kubeconfig as for a real cluster; no client is mocked. Contract (t
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import hashlib
 import http.client
@@ -398,6 +399,7 @@ class Pod:
     restarts: int = 0
     created: str = field(default_factory=now)
     started: float = field(default_factory=time.monotonic)
+    changed: float = field(default_factory=time.monotonic)  # when the state last changed
     container_name: str = ""
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -428,7 +430,8 @@ class Rollout:
     template_hash: str
     started: float
     deadline: float
-    failed: bool = False
+    failed: bool = False  # the deadline passed first
+    completed: bool = False  # the template's container was ready once: later crashes are restarts, not a stalled rollout
 
 
 class _ServiceRouter:
@@ -1099,18 +1102,24 @@ class KubeStandin:
             new_pod, old_ready = None, False
         elif new_pod is None and not rollout.failed and not any(p.ready and p.template_hash == digest for p in pods):
             new_pod = self._start_pod(current, spec["template"])
+        elif new_pod is not None and rollout.completed and new_pod.state == "Failed" and time.monotonic() - new_pod.changed > min(2.0**new_pod.restarts, 30.0):
+            self._stop_pod(new_pod)  # restartPolicy Always, with the kubelet's back-off
+            restarts = new_pod.restarts
+            new_pod = self._start_pod(current, spec["template"])
+            new_pod.restarts = restarts
         if new_pod is not None and new_pod.ready:
+            rollout.completed = True
             for pod in pods:
                 if pod is not new_pod and pod.state not in ("Terminating", "Stopped"):
                     self._stop_pod(pod)
                     self._event(DEPLOYMENT, deployment, "ScalingReplicaSet", f"Scaled down replica set {pod.replicaset} to 0")
             old_ready = False
-        elif new_pod is not None and not rollout.failed and time.monotonic() > rollout.deadline:
+        elif new_pod is not None and not rollout.failed and not rollout.completed and time.monotonic() > rollout.deadline:
             rollout.failed = True
             self._stop_pod(new_pod)
             self._event(DEPLOYMENT, deployment, "ProgressDeadlineExceeded", f'ReplicaSet "{current["metadata"]["name"]}" has timed out progressing.', "Warning")
         done = replicas == 0 or (new_pod is not None and new_pod.ready)
-        updated_count = replicas if done else min(1, replicas)
+        updated_count = replicas if done or rollout.completed else min(1, replicas)
         ready = replicas if done or old_ready else 0
         status: Json = {
             "observedGeneration": metadata.get("generation", 1),
@@ -1121,7 +1130,7 @@ class KubeStandin:
         }
         if ready < replicas:
             status["unavailableReplicas"] = replicas - ready
-        if done:
+        if done or rollout.completed:
             progressing = ("True", "NewReplicaSetAvailable", f'ReplicaSet "{current["metadata"]["name"]}" has successfully progressed.')
         elif rollout.failed:
             progressing = ("False", "ProgressDeadlineExceeded", f'ReplicaSet "{current["metadata"]["name"]}" has timed out progressing.')
@@ -1326,7 +1335,9 @@ class KubeStandin:
                 checked = time.monotonic()
                 state = self._podman("inspect", "--format", "{{.State.Running}} {{.State.ExitCode}}", pod.container_name)
                 if state.returncode == 0 and state.stdout.split()[:1] == ["false"]:
-                    logs = self._podman("logs", "--tail", "5", pod.container_name)
+                    logs = self._podman("logs", pod.container_name)
+                    with contextlib.suppress(OSError):  # kept for whoever wonders why it crashed
+                        (self.workdir / f"{pod.namespace}-{pod.name}.log").write_text(logs.stdout + logs.stderr, encoding="utf-8")
                     self._pod_state(pod, "Failed", "CrashLoopBackOff", f"exit code {state.stdout.split()[-1]}: {_last_line(logs.stderr or logs.stdout)}")
                     return
 
@@ -1334,7 +1345,7 @@ class KubeStandin:
         with self.changed:
             if pod.state in ("Terminating", "Stopped"):
                 return
-            pod.state, pod.reason, pod.message = state, reason, message
+            pod.state, pod.reason, pod.message, pod.changed = state, reason, message, time.monotonic()
             if reason == "CrashLoopBackOff":
                 pod.restarts += 1
             self.changed.notify_all()
