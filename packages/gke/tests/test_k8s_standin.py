@@ -79,6 +79,9 @@ def deployment(image: str, version: str, **template_changes: Any) -> dict[str, A
             {"name": "IMAGED_SECRET", "valueFrom": {"secretKeyRef": {"name": "imaged-secrets", "key": "IMAGED_SECRET"}}},
         ],
         "readinessProbe": {"httpGet": {"path": "/ping", "port": 8080}, "periodSeconds": 1},
+        "securityContext": {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "lifecycle": {"preStop": {"sleep": {"seconds": 1}}},
         **template_changes,
     }
     return {
@@ -89,7 +92,14 @@ def deployment(image: str, version: str, **template_changes: Any) -> dict[str, A
             "replicas": 2,
             "selector": {"matchLabels": {"app": "imaged"}},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-            "template": {"metadata": {"labels": {"app": "imaged", "version": version}}, "spec": {"containers": [container]}},
+            "template": {
+                "metadata": {"labels": {"app": "imaged", "version": version}},
+                "spec": {
+                    "containers": [container],
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001},
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                },
+            },
         },
     }
 
@@ -171,6 +181,11 @@ def test_a_first_deploy_serves_through_the_service(api: client.ApiClient, image:
     container = pods[0].metadata.annotations["macaron.k8s-standin/container"]
     printed = subprocess.run(["podman", "exec", container, "printenv", "IMAGED_SECRET"], capture_output=True, text=True, check=False)
     assert printed.stdout.strip() == SECRET, f"the secretKeyRef reached the container: {printed.stderr}"
+    def writes(where: str) -> bool:
+        return subprocess.run(["podman", "exec", container, "touch", where], capture_output=True, check=False).returncode == 0
+
+    assert writes("/tmp/x") and not writes("/app/x"), "a read-only root, writable where the emptyDir is"
+    assert subprocess.run(["podman", "exec", container, "id", "-u"], capture_output=True, text=True, check=False).stdout.strip() == "10001"
 
 
 def test_an_update_rolls_out_revision_2_while_the_old_version_serves(api: client.ApiClient, image: str) -> None:

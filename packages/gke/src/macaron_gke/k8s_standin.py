@@ -390,6 +390,7 @@ class Pod:
     container: Json
     probes: list[str]  # httpGet paths that must answer 200; empty: the port accepting is enough
     grace: int = 10
+    pod_spec: Json = field(default_factory=dict)
     port: int = 0
     state: str = "Pending"  # Pending, Running (not ready yet), Ready, Failed, Terminating, Stopped
     reason: str = "ContainerCreating"
@@ -1232,7 +1233,7 @@ class KubeStandin:
         probes = [probe["httpGet"].get("path", "/") for probe in (container.get("startupProbe"), container.get("readinessProbe")) if probe and probe.get("httpGet")]
         labels = {**(template.get("metadata", {}).get("labels") or {}), HASH_LABEL: replicaset["metadata"]["labels"][HASH_LABEL]}
         grace = min(int(template["spec"].get("terminationGracePeriodSeconds", 30)), 10)
-        pod = Pod(name, namespace, replicaset["metadata"]["name"], labels[HASH_LABEL], labels, container, probes, grace)
+        pod = Pod(name, namespace, replicaset["metadata"]["name"], labels[HASH_LABEL], labels, container, probes, grace, copy.deepcopy(template["spec"]))
         self.pods[(namespace, name)] = pod
         thread = threading.Thread(target=self._run_pod, args=(pod,), name=f"pod-{name}", daemon=True)
         thread.start()
@@ -1292,11 +1293,12 @@ class KubeStandin:
         environment["PORT"] = str(pod.port)
         arguments = [str(a) for a in pod.container.get("args") or []]
         command = [str(c) for c in pod.container.get("command") or []]
-        if not arguments and not command:  # host networking: the image's own arguments, but bound to 127.0.0.1
+        if not arguments and not command:  # the image's own arguments
             found = self._podman("image", "inspect", "--format", "{{json .Config.Cmd}}", image)
             default = json.loads(found.stdout or "null") if found.returncode == 0 else None
             if isinstance(default, list) and "0.0.0.0" in default:
-                arguments = ["127.0.0.1" if a == "0.0.0.0" else a for a in default]
+                arguments = [str(a) for a in default]
+        arguments = ["127.0.0.1" if a == "0.0.0.0" else a for a in arguments]  # host networking: nothing beyond this machine
         pod.container_name = re.sub(r"[^a-zA-Z0-9_.-]", "-", f"k8s-{self.instance}-{pod.namespace}-{pod.name}")[:120]
         with self.lock:
             if self._stopping.is_set():
@@ -1304,6 +1306,7 @@ class KubeStandin:
             self.containers.add(pod.container_name)
         args = ["run", "-d", "--name", pod.container_name, "--label", f"{CONTAINER_LABEL}={self.instance}", "--network", "host"]
         args += [arg for key, value in sorted(environment.items()) for arg in ("-e", f"{key}={value}")]
+        args += _security_args(pod.container, pod.pod_spec)
         if command:
             args += ["--entrypoint", json.dumps(command)]
         started = self._podman(*args, image, *arguments, timeout=120)
@@ -1340,6 +1343,9 @@ class KubeStandin:
         pod.stop.set()
 
         def stop() -> None:
+            pause = ((pod.container.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}
+            if pod.container_name and pod.state != "Failed" and not self._stopping.is_set():  # out of the Service already; load balancers catch up
+                time.sleep(min(float(pause.get("seconds") or 0), 5.0))
             if pod.container_name:
                 self._podman("stop", "-t", str(pod.grace), pod.container_name, timeout=pod.grace + 30)
                 self._podman("rm", "-f", pod.container_name, timeout=60)
@@ -1411,6 +1417,27 @@ class KubeStandin:
             return subprocess.run([find_tool("podman").path, *args], capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             return subprocess.CompletedProcess(list(args), 124, "", f"podman {args[0]} did not finish in {timeout:g} s")
+
+
+def _security_args(container: Json, pod_spec: Json) -> list[str]:
+    """podman flags for the securityContext a kubelet enforces: user, read-only root with its emptyDir mounts, capabilities."""
+    pod_context, context = pod_spec.get("securityContext") or {}, container.get("securityContext") or {}
+    args: list[str] = []
+    user, group = context.get("runAsUser", pod_context.get("runAsUser")), context.get("runAsGroup", pod_context.get("runAsGroup"))
+    if user is not None:
+        args += ["--user", f"{user}:{group}" if group is not None else str(user)]
+    if context.get("readOnlyRootFilesystem"):
+        args += ["--read-only", "--read-only-tmpfs=false"]  # as in a pod: writable only where a volume is mounted
+    empty_dirs = {v["name"] for v in pod_spec.get("volumes") or [] if "emptyDir" in v}
+    for mount in container.get("volumeMounts") or []:
+        if mount.get("name") in empty_dirs:
+            args += ["--tmpfs", f"{mount['mountPath']}:rw,mode=1777"]
+    capabilities = context.get("capabilities") or {}
+    args += [arg for name in capabilities.get("drop") or [] for arg in ("--cap-drop", str(name))]
+    args += [arg for name in capabilities.get("add") or [] for arg in ("--cap-add", str(name))]
+    if context.get("allowPrivilegeEscalation") is False:
+        args += ["--security-opt", "no-new-privileges"]
+    return args
 
 
 def _condition(old: Json | None, kind: str, status: str, reason: str, message: str) -> Json:
