@@ -460,7 +460,7 @@ class KubeStandin:
         self.proxies: dict[tuple[str, str], ThreadingHTTPServer] = {}
         self.calls: list[str] = []  # "VERB path" of every API call, for tests
         self.errors: list[str] = []  # the controller's own failures (none expected)
-        self.containers: set[str] = set()  # every container name started, removed by close()
+        self.containers: set[str] = set()  # every container name started (close() removes what is left by label)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._server: ThreadingHTTPServer | None = None
@@ -500,10 +500,10 @@ class KubeStandin:
             server.server_close()
         for thread in self._threads:
             thread.join(timeout=10)
-        with self.lock:
-            names = sorted(self.containers)
-        if names:
-            self._podman("rm", "-f", "-t", "1", *names, timeout=120)
+        # One by one, of those that exist: podman 4.3's ``rm -f`` of several names, one of them gone, removes none.
+        listed = self._podman("ps", "-a", "-q", "--filter", f"label={CONTAINER_LABEL}={self.instance}", timeout=60)
+        for container in listed.stdout.split():
+            self._podman("rm", "-f", "-t", "1", container, timeout=60)
 
     def write_kubeconfig(self, path: Path, namespace: str = "default") -> Path:
         """A kubeconfig whose context ``standin`` (current) points at this API with its bearer token."""
@@ -1276,11 +1276,14 @@ class KubeStandin:
 
     def _run_pod(self, pod: Pod) -> None:
         """Start the container, then follow it: Ready once its probes answer, Failed if it exits."""
-        try:
-            environment = self._environment(pod)
-        except KeyError as exc:
-            self._pod_state(pod, "Failed", "CreateContainerConfigError", str(exc).strip("'\""))
-            return
+        while True:  # as the kubelet: a Secret that is not there yet may come
+            try:
+                environment = self._environment(pod)
+                break
+            except KeyError as exc:
+                self._pod_state(pod, "Pending", "CreateContainerConfigError", str(exc).strip("'\""))
+                if pod.stop.wait(1.0):
+                    return
         image = pod.container["image"]
         if pod.container.get("imagePullPolicy") == "Always" or self._podman("image", "exists", image).returncode != 0:
             pulled = self._podman("pull", "-q", *(["--tls-verify=false"] if _local_registry(image) else []), image, timeout=600)
@@ -1304,7 +1307,8 @@ class KubeStandin:
             if self._stopping.is_set():
                 return
             self.containers.add(pod.container_name)
-        args = ["run", "-d", "--name", pod.container_name, "--label", f"{CONTAINER_LABEL}={self.instance}", "--network", "host"]
+        # The image's HEALTHCHECK is not Kubernetes' business (the probes are), and podman's timer for it needs systemd.
+        args = ["run", "-d", "--name", pod.container_name, "--label", f"{CONTAINER_LABEL}={self.instance}", "--network", "host", "--no-healthcheck"]
         args += [arg for key, value in sorted(environment.items()) for arg in ("-e", f"{key}={value}")]
         args += _security_args(pod.container, pod.pod_spec)
         if command:
