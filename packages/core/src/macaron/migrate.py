@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import yaml
+
 from macaron.migrate_tests import AUTH_VERSION, TARGET_ATTRIBUTES, TESTCASE_BASES, NotMechanical
 from macaron.migrate_tests import convert as convert_assertion
+from macaron.migrate_yaml import review_config, rewrite_spec
 
 DOC = "docs/migrating.md"
 
@@ -32,20 +35,12 @@ MODULES = {
 }
 # Names that changed as well as their module.
 NAMES = {"PyMacaronException": "MacaronException", "PymacaronBaseModel": "Model", "DynamoDBItemNotFound": "ItemNotFound"}
-# Spec values (x-decorate-server, x-decorate-request, error handlers) naming PyMacaron callables.
-SPEC_VALUES = {
-    "pymacaron.auth.requires_auth": "macaron.auth.requires_auth",
-    "pymacaron.auth.optional_auth": "macaron.auth.optional_auth",
-    "pymacaron.auth.add_auth": "macaron.auth.add_auth",
-    "pymacaron_core.auth.add_auth": "macaron.auth.add_auth",
-}
 # A name that goes to another macaron module than the rest of its PyMacaron module.
 NAME_MODULES = {("pymacaron.exceptions", "report_error"): "macaron.reporting"}
 # pymacaron-dynamodb's persistence base class: macaron reads the class's attributes, it needs no base.
 DROPPED_BASES = {"PersistentSwaggerObject"}
 # PyMacaron's persistence methods on models -> macaron-dynamodb's.
 PERSISTENCE_METHODS = {"save_to_db": "save", "load_from_db": "load"}
-DEPLOY_PREFIXES = ("docker_repo", "docker_", "aws_", "gcp_", "deploy_target")
 
 
 class MigrateError(Exception):
@@ -274,7 +269,7 @@ def rewrite_python(path: Path, source: str, notes: list[Note], service_errors: d
                     module=cast("cst.Attribute | cst.Name", cst.parse_expression(where)),
                     names=[*aliases[:-1], aliases[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)],
                 )
-                for where, aliases in by_module.items()
+                for where, aliases in sorted(by_module.items(), key=lambda item: item[0] != target)
             ]
             if self.logger_names and not self.has_logging_import:
                 statements.append(cst.Import([cst.ImportAlias(cst.Name("logging"))]))
@@ -426,28 +421,80 @@ def rewrite_python(path: Path, source: str, notes: list[Note], service_errors: d
     return MetadataWrapper(module).visit(Rewriter()).code
 
 
+# What a server.py that only boots may call: Flask and logging set-up, sys.path edits, os.path helpers...
+BOOT_CALLS = {"Flask", "flask.Flask", "logging.getLogger", "getLogger", "pymlogger", "logging.basicConfig", "os.environ.get", "os.getenv"}
+BOOT_CALL_PREFIXES = ("os.path.", "sys.path.")
+# ... and, on the API object, its loading and starting methods.
+API_METHODS = {"load_apis", "load_clients", "publish_apis", "start"}
+# API(...) arguments that only say how to serve; any other (error_reporter, ping_hook...) is code to move.
+API_ARGUMENTS = {"app", "port", "debug", "host", "include_crash_api", "log_level"}
+
+
 def _server_only_boots(source: str) -> bool:
-    """True when server.py does nothing but import, build API(...) and call letsgo/start."""
+    """True when server.py (parsed with libcst) only imports, builds ``API(...)``, loads and starts it, and calls letsgo."""
     import libcst as cst
 
     module = cst.parse_module(source)
-    for stmt in module.body:
-        code = module.code_for_node(stmt)
-        if isinstance(stmt, cst.SimpleStatementLine):
-            if all(isinstance(s, (cst.Import, cst.ImportFrom, cst.Expr, cst.Assign, cst.Pass)) for s in stmt.body):
-                if isinstance(stmt.body[0], (cst.Import, cst.ImportFrom)) or any(
-                    k in code for k in ("API(", "letsgo", "load_clients", "os.path", "app = ", "sys.path", "getLogger")
-                ):
-                    continue
-            return False
-        if isinstance(stmt, cst.FunctionDef) and stmt.name.value in ("start", "main"):
-            if all(k not in code for k in ("open(", "requests")):
-                continue
-            return False
-        if isinstance(stmt, cst.If) and "__main__" in module.code_for_node(stmt.test):
-            continue
+    api_names: set[str] = set()
+    built_api = False
+
+    def boot_expression(node: cst.BaseExpression) -> bool:
+        """A constant, a name, or a call of the boot helpers with such arguments."""
+        if isinstance(node, (cst.SimpleString, cst.Integer, cst.Name, cst.Attribute)):
+            return True
+        if isinstance(node, cst.Call):
+            name = _dotted(node.func)
+            return (name in BOOT_CALLS or name.startswith(BOOT_CALL_PREFIXES)) and all(boot_expression(a.value) for a in node.args)
         return False
-    return "API(" in source
+
+    def api_call(node: cst.BaseExpression) -> bool:
+        nonlocal built_api
+        if not (isinstance(node, cst.Call) and _dotted(node.func) in ("API", "pymacaron.API")):
+            return False
+        for index, arg in enumerate(node.args):
+            keyword = arg.keyword.value if arg.keyword is not None else ("app" if index == 0 else None)
+            if keyword not in API_ARGUMENTS or not boot_expression(arg.value):
+                return False
+        built_api = True
+        return True
+
+    def boot_statement(stmt: cst.CSTNode, in_function: bool) -> bool:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            return all(boot_small(small, in_function) for small in stmt.body)
+        if isinstance(stmt, cst.FunctionDef) and not in_function and not stmt.decorators:
+            return all(boot_statement(inner, True) for inner in stmt.body.body)
+        if isinstance(stmt, cst.If) and not in_function and "__main__" in module.code_for_node(stmt.test) and stmt.orelse is None:
+            return all(boot_statement(inner, False) for inner in stmt.body.body)
+        return False
+
+    def boot_small(small: cst.BaseSmallStatement, in_function: bool) -> bool:
+        if isinstance(small, (cst.Import, cst.ImportFrom, cst.Pass)):
+            return True
+        if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+            if api_call(small.value):
+                api_names.add(small.targets[0].target.value)
+                return True
+            return boot_expression(small.value)
+        if isinstance(small, cst.Expr):
+            value = small.value
+            if isinstance(value, cst.SimpleString):
+                return True  # a docstring
+            if not isinstance(value, cst.Call):
+                return False
+            name = _dotted(value.func)
+            if name in ("letsgo", "pymacaron.letsgo"):
+                return True
+            if api_call(value):
+                return True
+            owner, _, method = name.rpartition(".")
+            if isinstance(value.func, cst.Attribute) and isinstance(value.func.value, cst.Call) and api_call(value.func.value):
+                return method in API_METHODS  # API(app).start(...)
+            if owner in api_names and method in API_METHODS:
+                return True
+            return boot_expression(value)
+        return False
+
+    return all(boot_statement(stmt, False) for stmt in module.body) and built_api
 
 
 def plan(root: Path) -> Plan:
@@ -461,25 +508,25 @@ def plan(root: Path) -> Plan:
         result.renames[old] = new
     for path in sorted({*root.glob("pym-config*.yaml"), *root.glob("macaron*.yaml")}):
         shown = result.renames.get(path, path)
-        jwt_noted = False
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            key = line.split(":", 1)[0].strip()
-            if line[:1] not in (" ", "#") and key.startswith(DEPLOY_PREFIXES):
-                result.notes.append(Note(shown, number, f"deploy key '{key}': move it to the deploy plugin's 'deploy:' section", "deploy"))
-            if key.startswith("jwt_") and line[:1] != " " and not jwt_noted:
-                jwt_noted = True
-                what = "JWT settings: the issuer is now checked, the leeway is 10 s (PyMacaron: 300 s), the token cookie is off"
-                result.notes.append(Note(shown, number, what, "auth"))
+        text = path.read_text(encoding="utf-8")
+        try:
+            review = review_config(text)
+        except yaml.YAMLError as exc:
+            result.notes.append(Note(shown, _yaml_line(exc), "not valid YAML, left unchanged", "config"))
+            continue
+        result.notes.extend(Note(shown, line, what, section) for line, _key, what, section in review.advice)
+        if review.text != text:
+            result.writes[shown] = review.text
     # Specs: rewrite known callables, keep the rest.
     apis_dir = root / "apis"
     for spec in sorted([*apis_dir.glob("*.yaml"), *apis_dir.glob("*.yml")]) if apis_dir.is_dir() else []:
         text = spec.read_text(encoding="utf-8")
-        new_text = text
-        for old_value, new_value in SPEC_VALUES.items():
-            new_text = new_text.replace(old_value, new_value)
-        for number, line in enumerate(new_text.splitlines(), 1):
-            if "pymacaron" in line:
-                result.notes.append(Note(spec, number, f"spec names PyMacaron: {line.strip()}", "specs"))
+        try:
+            new_text, left = rewrite_spec(text)
+        except yaml.YAMLError as exc:
+            result.notes.append(Note(spec, _yaml_line(exc), "not valid YAML, left unchanged", "specs"))
+            continue
+        result.notes.extend(Note(spec, line, f"spec names PyMacaron: {value}", "specs") for line, value in left)
         if new_text != text:
             result.writes[spec] = new_text
         # 2.x generated code: macaron generates nothing.
@@ -517,6 +564,11 @@ def plan(root: Path) -> Plan:
         if new_source != source:
             result.writes[path] = new_source
     return result
+
+
+def _yaml_line(exc: yaml.YAMLError) -> int:
+    mark = getattr(exc, "problem_mark", None)
+    return mark.line + 1 if mark is not None else 1
 
 
 def check_clean(root: Path) -> None:
