@@ -201,8 +201,10 @@ def _operations(dialect: str) -> dict[str, Any]:
     }
 
 
-def spec_text(dialect: str, error: dict[str, Any]) -> str:
-    schemas = {"Item": ITEM, "Error": error}
+def spec_text(dialect: str, error: dict[str, Any], more: dict[str, Any] | None = None) -> str:
+    """The spec in ``dialect``, with ``error`` as its Error (and ``more`` schemas beside it; REF in them names where they live)."""
+    where = "#/definitions/" if dialect == "swagger2" else "#/components/schemas/"
+    schemas = json.loads(json.dumps({"Item": ITEM, "Error": error, **(more or {})}).replace("REF/", where))
     if dialect == "swagger2":
         document: dict[str, Any] = {
             "swagger": "2.0",
@@ -284,10 +286,12 @@ def served(request: pytest.FixtureRequest, services: ServiceMaker, remote_url: s
     return Served(app, dialect, yaml.safe_load(spec_text(dialect, ERRORS[error])))
 
 
-def build(services: ServiceMaker, remote_url: str, dialect: str, error: dict[str, Any], plugins: tuple[Any, ...] = (), **config: Any) -> Flask:
+def build(
+    services: ServiceMaker, remote_url: str, dialect: str, error: dict[str, Any], plugins: tuple[Any, ...] = (), more: dict[str, Any] | None = None, **config: Any
+) -> Flask:
     """The service of ``dialect`` with ``error`` as its Error."""
     settings = {"jwt_secret": SECRET, "clients": {"remote": {"url": remote_url}}, **config}
-    root = services.write(spec_text(dialect, error), HANDLERS, header=False, config=settings, files={"apis/remote.yaml": REMOTE_SPEC})
+    root = services.write(spec_text(dialect, error, more), HANDLERS, header=False, config=settings, files={"apis/remote.yaml": REMOTE_SPEC})
     return services.build(root, plugins)
 
 
@@ -433,3 +437,27 @@ def test_a_path_under_no_api_gets_the_full_body(served: Served) -> None:
     body = response.get_json()
     assert response.status_code == 404 and body["error"] == "NOT_FOUND"
     assert body["request_id"] == response.headers["X-Request-ID"] and body["error_id"]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_an_error_composed_with_all_of_gets_the_fields_of_all_its_parts(services: ServiceMaker, remote_url: str, dialect: str) -> None:
+    # Closed over the union of its parts (a part's open copy in draft 4; in 3.1 as well), as handler responses are.
+    error = {"allOf": [{"$ref": "REF/BaseError"}, {"type": "object", "properties": {"user_message": {"type": "string"}}}]}
+    app = build(services, remote_url, dialect, error, more={"BaseError": MINIMAL_ERROR})
+    response = app.test_client().get("/v1/items/409")
+    body = response.get_json()
+    assert body == {"status": 409, "error": "TAKEN", "error_description": "that name is taken", "user_message": "Pick another name."}
+    endpoint = next(e for e in service_of(app).endpoints if e.operation.operation_id == "get_item")
+    assert endpoint.response_checkers["default"].problems(body) == []
+
+
+def test_an_openapi31_error_closed_with_unevaluated_properties_is_fitted(services: ServiceMaker, remote_url: str) -> None:
+    # anyOf beside the object's own members: the engine closes it with unevaluatedProperties: false.
+    error = {**MINIMAL_ERROR, "anyOf": [{"properties": {"user_message": {"type": "string"}}}, {"properties": {"error_id": {"type": "string"}}}]}
+    app = build(services, remote_url, "openapi31", error)
+    endpoint = next(e for e in service_of(app).endpoints if e.operation.operation_id == "get_item")
+    assert "unevaluatedProperties" in json.dumps(service_of(app).apis["x"].definitions["Error"])
+    for path in ("/v1/items/409", "/v1/items/abc", "/v1/crash"):
+        body = app.test_client().get(path).get_json()
+        assert endpoint.response_checkers["default"].problems(body) == [], body
+        assert "request_id" not in body and "errors" not in body and {"status", "error", "error_description"} <= set(body)

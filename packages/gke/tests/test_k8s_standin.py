@@ -52,6 +52,13 @@ def cluster(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ku
     with KubeStandin(tmp_path_factory.mktemp("k8s"), progress_deadline_cap=90) as standin:
         yield standin
         assert standin.errors == []
+    assert containers_of(standin) == [], "the stand-in removed every container it started"
+
+
+def containers_of(standin: KubeStandin, namespace: str = "") -> list[str]:
+    listed = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}}", "--filter", f"label=macaron.k8s-standin={standin.instance}"],
+                            capture_output=True, text=True, check=False)
+    return [name for name in listed.stdout.split() if f"-{namespace}-" in name]
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +168,12 @@ def test_a_first_deploy_serves_through_the_service(api: client.ApiClient, image:
     apply(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
     core.create_namespaced_secret(NS, client.V1Secret(metadata=client.V1ObjectMeta(name="imaged-secrets"), string_data={"IMAGED_SECRET": SECRET}))
     created = apply(api, deployment(image, "1.0.0"))
+    kept = deployment(image, "1.0.0")  # still running when the stand-in stops, which removes it
+    kept["metadata"]["namespace"] = "kept"
+    apply(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kept"}})
+    dynamic.DynamicClient(api).resources.get(api_version="apps/v1", kind="Deployment").server_side_apply(
+        body=kept, namespace="kept", field_manager=MANAGER)
+    core.create_namespaced_secret("kept", client.V1Secret(metadata=client.V1ObjectMeta(name="imaged-secrets"), string_data={"IMAGED_SECRET": SECRET}))
     assert created.metadata.generation == 1 and created.metadata.uid
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "imaged"},
                "spec": {"type": "LoadBalancer", "selector": {"app": "imaged"}, "ports": [{"port": 80, "targetPort": 8080}]}}
@@ -250,6 +263,15 @@ def test_merge_and_strategic_patches_change_the_deployment(api: client.ApiClient
     assert served(api) == "2.0.0"
 
 
+def test_a_serving_container_that_dies_is_restarted(api: client.ApiClient) -> None:
+    core = client.CoreV1Api(api)
+    container = core.list_namespaced_pod(NS).items[0].metadata.annotations["macaron.k8s-standin/container"]
+    subprocess.run(["podman", "kill", container], capture_output=True, check=True)
+    until("a new pod serves", lambda: served(api) == "2.0.0" and core.list_namespaced_pod(NS).items[0].status.container_statuses[0].restart_count == 1)
+    assert conditions(api)["Progressing"] == ("True", "NewReplicaSetAvailable")
+    assert until("all available again", lambda: rolled_out(api))
+
+
 def test_errors_are_status_objects_the_client_raises(api: client.ApiClient, image: str) -> None:
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
     with pytest.raises(ApiException) as raised:
@@ -303,8 +325,8 @@ def test_deleting_the_deployment_then_the_namespace_stops_everything(api: client
     with pytest.raises(ApiException) as raised:
         client.AppsV1Api(api).read_namespaced_deployment("imaged", NS)
     assert raised.value.status == 404
-    until("no container left", lambda: not cluster.pods, timeout=60)
-    left = subprocess.run(["podman", "ps", "-aq", "--filter", f"label=macaron.k8s-standin={cluster.instance}"], capture_output=True, text=True, check=False)
-    assert left.stdout.strip() == ""
+    until("no container left", lambda: not [p for p in cluster.pods.values() if p.namespace == NS], timeout=60)
+    assert containers_of(cluster, NS) == []
+    assert len(containers_of(cluster, "kept")) == 1
     with pytest.raises(requests.RequestException):
         requests.get(f"{address}/version", timeout=5)

@@ -110,7 +110,7 @@ class Endpoint:
         for status, response in operation.responses.items():
             self.response_checkers[status] = Checker(response_variant(response.schema, definitions), definitions) if response.schema is not None else None
         # What of macaron's Error body each declared error response accepts, probed now rather than per error.
-        fit_for = operation_fits(self.response_checkers, {status: r.schema for status, r in operation.responses.items()}, definitions, operation.name)
+        fit_for = operation_fits(self.response_checkers, {status: r.schema for status, r in operation.responses.items()}, definitions, f"{operation.file}: operation {operation.name}")
 
         def respond_error(exc: BaseException, operation: Operation | None) -> Response:
             return error_response(exc, operation, fit_for)

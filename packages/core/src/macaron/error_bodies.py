@@ -108,17 +108,25 @@ class ErrorFields:
 
 # One probe per schema and status: the operations of a spec mostly share one Error.
 _probed: dict[tuple[int, int], ErrorFields] = {}
+_warned: set[int] = set()  # schemas already named in a warning: once, not once per operation and status
 
 
 def error_fields(checker: Checker, schema: dict[str, Any], definitions: Mapping[str, Any], status: int, where: str) -> ErrorFields:
     """The fields of macaron's Error body that ``schema`` (compiled as ``checker``) accepts; a warning if no body can fit it."""
-    key = (id(checker.validator), status)  # compiled validators are shared and kept: one per schema
-    found = _probed.get(key)
+    validator = id(checker.validator)  # compiled validators are shared and kept: one per schema
+    found = _probed.get((validator, status))
     if found is None:
-        found = _probed[key] = ErrorFields(checker, schema, definitions, status)
-        if found.problems:
+        found = _probed[validator, status] = ErrorFields(checker, schema, definitions, status)
+        if found.problems and validator not in _warned:
+            _warned.add(validator)
             detail = "; ".join(f"{p['field'] or '/'}: {p['message']}" for p in found.problems)
-            log.warning("%s: macaron's Error bodies cannot match the schema declared for status %s (%s); they are sent with the fields it accepts", where, status, detail)
+            log.warning(
+                "%s: macaron's Error bodies cannot match the schema declared for status %s (%s), here and wherever else it is declared; "
+                "they are sent with the fields it accepts",
+                where,
+                status,
+                detail,
+            )
     return found
 
 

@@ -52,6 +52,7 @@ loaded from a kubeconfig as for a real cluster; no client is mocked. Contract (t
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import hashlib
 import http.client
@@ -398,6 +399,7 @@ class Pod:
     restarts: int = 0
     created: str = field(default_factory=now)
     started: float = field(default_factory=time.monotonic)
+    changed: float = field(default_factory=time.monotonic)  # when the state last changed
     container_name: str = ""
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -428,7 +430,8 @@ class Rollout:
     template_hash: str
     started: float
     deadline: float
-    failed: bool = False
+    failed: bool = False  # the deadline passed first
+    completed: bool = False  # the template's container was ready once: later crashes are restarts, not a stalled rollout
 
 
 class _ServiceRouter:
@@ -460,7 +463,7 @@ class KubeStandin:
         self.proxies: dict[tuple[str, str], ThreadingHTTPServer] = {}
         self.calls: list[str] = []  # "VERB path" of every API call, for tests
         self.errors: list[str] = []  # the controller's own failures (none expected)
-        self.containers: set[str] = set()  # every container name started, removed by close()
+        self.containers: set[str] = set()  # every container name started (close() removes what is left by label)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._server: ThreadingHTTPServer | None = None
@@ -500,10 +503,10 @@ class KubeStandin:
             server.server_close()
         for thread in self._threads:
             thread.join(timeout=10)
-        with self.lock:
-            names = sorted(self.containers)
-        if names:
-            self._podman("rm", "-f", "-t", "1", *names, timeout=120)
+        # One by one, of those that exist: podman 4.3's ``rm -f`` of several names, one of them gone, removes none.
+        listed = self._podman("ps", "-a", "-q", "--filter", f"label={CONTAINER_LABEL}={self.instance}", timeout=60)
+        for container in listed.stdout.split():
+            self._podman("rm", "-f", "-t", "1", container, timeout=60)
 
     def write_kubeconfig(self, path: Path, namespace: str = "default") -> Path:
         """A kubeconfig whose context ``standin`` (current) points at this API with its bearer token."""
@@ -1099,18 +1102,24 @@ class KubeStandin:
             new_pod, old_ready = None, False
         elif new_pod is None and not rollout.failed and not any(p.ready and p.template_hash == digest for p in pods):
             new_pod = self._start_pod(current, spec["template"])
+        elif new_pod is not None and rollout.completed and new_pod.state == "Failed" and time.monotonic() - new_pod.changed > min(2.0**new_pod.restarts, 30.0):
+            self._stop_pod(new_pod)  # restartPolicy Always, with the kubelet's back-off
+            restarts = new_pod.restarts
+            new_pod = self._start_pod(current, spec["template"])
+            new_pod.restarts = restarts
         if new_pod is not None and new_pod.ready:
+            rollout.completed = True
             for pod in pods:
                 if pod is not new_pod and pod.state not in ("Terminating", "Stopped"):
                     self._stop_pod(pod)
                     self._event(DEPLOYMENT, deployment, "ScalingReplicaSet", f"Scaled down replica set {pod.replicaset} to 0")
             old_ready = False
-        elif new_pod is not None and not rollout.failed and time.monotonic() > rollout.deadline:
+        elif new_pod is not None and not rollout.failed and not rollout.completed and time.monotonic() > rollout.deadline:
             rollout.failed = True
             self._stop_pod(new_pod)
             self._event(DEPLOYMENT, deployment, "ProgressDeadlineExceeded", f'ReplicaSet "{current["metadata"]["name"]}" has timed out progressing.', "Warning")
         done = replicas == 0 or (new_pod is not None and new_pod.ready)
-        updated_count = replicas if done else min(1, replicas)
+        updated_count = replicas if done or rollout.completed else min(1, replicas)
         ready = replicas if done or old_ready else 0
         status: Json = {
             "observedGeneration": metadata.get("generation", 1),
@@ -1121,7 +1130,7 @@ class KubeStandin:
         }
         if ready < replicas:
             status["unavailableReplicas"] = replicas - ready
-        if done:
+        if done or rollout.completed:
             progressing = ("True", "NewReplicaSetAvailable", f'ReplicaSet "{current["metadata"]["name"]}" has successfully progressed.')
         elif rollout.failed:
             progressing = ("False", "ProgressDeadlineExceeded", f'ReplicaSet "{current["metadata"]["name"]}" has timed out progressing.')
@@ -1276,11 +1285,14 @@ class KubeStandin:
 
     def _run_pod(self, pod: Pod) -> None:
         """Start the container, then follow it: Ready once its probes answer, Failed if it exits."""
-        try:
-            environment = self._environment(pod)
-        except KeyError as exc:
-            self._pod_state(pod, "Failed", "CreateContainerConfigError", str(exc).strip("'\""))
-            return
+        while True:  # as the kubelet: a Secret that is not there yet may come
+            try:
+                environment = self._environment(pod)
+                break
+            except KeyError as exc:
+                self._pod_state(pod, "Pending", "CreateContainerConfigError", str(exc).strip("'\""))
+                if pod.stop.wait(1.0):
+                    return
         image = pod.container["image"]
         if pod.container.get("imagePullPolicy") == "Always" or self._podman("image", "exists", image).returncode != 0:
             pulled = self._podman("pull", "-q", *(["--tls-verify=false"] if _local_registry(image) else []), image, timeout=600)
@@ -1304,7 +1316,8 @@ class KubeStandin:
             if self._stopping.is_set():
                 return
             self.containers.add(pod.container_name)
-        args = ["run", "-d", "--name", pod.container_name, "--label", f"{CONTAINER_LABEL}={self.instance}", "--network", "host"]
+        # The image's HEALTHCHECK is not Kubernetes' business (the probes are), and podman's timer for it needs systemd.
+        args = ["run", "-d", "--name", pod.container_name, "--label", f"{CONTAINER_LABEL}={self.instance}", "--network", "host", "--no-healthcheck"]
         args += [arg for key, value in sorted(environment.items()) for arg in ("-e", f"{key}={value}")]
         args += _security_args(pod.container, pod.pod_spec)
         if command:
@@ -1322,7 +1335,9 @@ class KubeStandin:
                 checked = time.monotonic()
                 state = self._podman("inspect", "--format", "{{.State.Running}} {{.State.ExitCode}}", pod.container_name)
                 if state.returncode == 0 and state.stdout.split()[:1] == ["false"]:
-                    logs = self._podman("logs", "--tail", "5", pod.container_name)
+                    logs = self._podman("logs", pod.container_name)
+                    with contextlib.suppress(OSError):  # kept for whoever wonders why it crashed
+                        (self.workdir / f"{pod.namespace}-{pod.name}.log").write_text(logs.stdout + logs.stderr, encoding="utf-8")
                     self._pod_state(pod, "Failed", "CrashLoopBackOff", f"exit code {state.stdout.split()[-1]}: {_last_line(logs.stderr or logs.stdout)}")
                     return
 
@@ -1330,7 +1345,7 @@ class KubeStandin:
         with self.changed:
             if pod.state in ("Terminating", "Stopped"):
                 return
-            pod.state, pod.reason, pod.message = state, reason, message
+            pod.state, pod.reason, pod.message, pod.changed = state, reason, message, time.monotonic()
             if reason == "CrashLoopBackOff":
                 pod.restarts += 1
             self.changed.notify_all()
