@@ -63,3 +63,31 @@ def git(root: Path, *args: str, date: str = "2026-11-02T10:00:00+00:00") -> str:
     environment = {**os.environ, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
     command = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com", *args]
     return subprocess.run(command, capture_output=True, text=True, check=True, env=environment).stdout
+
+
+IMAGED = Path(__file__).resolve().parents[1] / "fixtures" / "imaged"
+
+
+def deployable_imaged(root: Path, base: str, deploy: dict[str, object]) -> Path:
+    """tests/fixtures/imaged at ``root``, a git repository with ``deploy`` as its deploy section, built once.
+
+    Its contract tests ask for short requests only (the gate need not wait for long ones); the first build writes
+    the lock, which is committed, as the build asks.
+    """
+    import yaml
+
+    shutil.copytree(IMAGED, root, ignore=shutil.ignore_patterns("__pycache__"))
+    spec = root / "apis" / "imaged.yaml"
+    spec.write_text(spec.read_text().replace("maximum: 5", "maximum: 0.2"))
+    config = yaml.safe_load((root / "macaron.yaml").read_text())
+    config["image"] = {"base": base}
+    config["deploy"] = deploy
+    (root / "macaron.yaml").write_text(yaml.safe_dump(config))
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "imaged")
+    done = subprocess.run([*MACARON, "image", "build", str(root), "--json"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "lock")
+    return root
