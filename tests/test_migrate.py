@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -111,10 +112,12 @@ def test_migrate_then_serve(tmp_path: Path, generation: str, redis_url: str, req
 
     # What the user adds after the migration (docs/migrating.md#async, #dynamodb): where the broker and the
     # tables are, in an overlay; then the tables, a worker, and the converted acceptance tests.
-    local: dict[str, object] = {"async": {"broker_url": redis_url}}
+    # The overlays are docs/migrating.md's, with this test's servers.
+    overlays = _docs_overlays()
+    local: dict[str, object] = {"async": {**overlays["async"], "broker_url": redis_url}}
     env = {**SECRET, **AWS_TEST_ENV}
     if generation == "pymacaron2":
-        local["dynamodb"] = {"endpoint_url": request.getfixturevalue("dynamodb_url"), "region": "us-east-1"}
+        local["dynamodb"] = {**overlays["dynamodb"], "endpoint_url": request.getfixturevalue("dynamodb_url")}
         (service / "macaron.local.yaml").write_text(yaml.safe_dump(local))
         tables = run_macaron("dynamodb", "create-tables", str(service), "--env", "local", "--wait", env=env)
         assert tables.returncode == 0, tables.stderr
@@ -125,6 +128,30 @@ def test_migrate_then_serve(tmp_path: Path, generation: str, redis_url: str, req
         tests = {"pymacaron1": 4, "pymacaron2": 8}[generation]
         assert f" {tests} passed" in accepted.stdout and "failed" not in accepted.stdout, accepted.stdout
         wait_until(lambda: "welcome bob, from the worker" in worker.output(), 20, "the worker did not run send_welcome")
+
+
+DOCS = ROOT / "docs" / "migrating.md"
+
+
+def _docs_overlays() -> dict[str, dict[str, object]]:
+    """The sections of the ``# macaron.local.yaml`` examples of docs/migrating.md, merged."""
+    merged: dict[str, dict[str, object]] = {}
+    for block in re.findall(r"```yaml\n(# macaron\.local\.yaml.*?)```", DOCS.read_text(), re.S):
+        merged.update(yaml.safe_load(block))
+    assert set(merged) == {"async", "dynamodb"}
+    return merged
+
+
+def test_what_migrate_prints_is_the_docs_example(tmp_path: Path) -> None:
+    service = _checkout(tmp_path, "pymacaron1")
+    text = DOCS.read_text()
+    section = text[text.index("## What `macaron migrate` prints") :]
+    block = section[section.index("```console\n") + len("```console\n") : section.index("\n```", section.index("```console"))]
+    command, *expected = block.splitlines()
+    assert command == "$ macaron migrate"
+    done = run_macaron("migrate", str(service))
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout + done.stderr).splitlines() == expected
 
 
 def test_migrate_refuses_a_dirty_tree(tmp_path: Path) -> None:

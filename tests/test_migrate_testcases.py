@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -123,3 +124,12 @@ def test_what_has_no_equivalent_is_listed_and_left_as_it_was() -> None:
 def test_calls_outside_a_test_case_are_not_touched() -> None:
     source = "class Helper:\n    def check(self):\n        return self.assertGetReturnJson('a')\n"
     assert migrate(source) == (source, [])
+
+
+def test_the_example_of_docs_migrating_md_is_what_migrate_writes() -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "migrating.md").read_text()
+    tests = docs[docs.index("\n## Tests\n") :]
+    before, after = re.findall(r"```python\n(.*?)```", tests, re.S)[:2]
+    out, notes = migrate(before)
+    assert not notes
+    assert out == after

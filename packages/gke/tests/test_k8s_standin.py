@@ -20,6 +20,7 @@ import pytest
 import requests
 from kubernetes import client, config, dynamic, watch
 from kubernetes.client.rest import ApiException
+from kubernetes.dynamic.exceptions import DynamicApiError
 
 from containers import git, private_storage, registry_free_base
 from macaron_gke.k8s_standin import KubeStandin
@@ -330,3 +331,71 @@ def test_deleting_the_deployment_then_the_namespace_stops_everything(api: client
     assert len(containers_of(cluster, "kept")) == 1
     with pytest.raises(requests.RequestException):
         requests.get(f"{address}/version", timeout=5)
+
+
+# --- the API alone (no container): a bare stand-in ------------------------------------------------------------
+
+
+@pytest.fixture()
+def bare(tmp_path: Path) -> Iterator[client.ApiClient]:
+    with KubeStandin(tmp_path / "k8s") as standin:
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=str(standin.write_kubeconfig(tmp_path / "config")), context="standin", client_configuration=configuration)
+        yield client.ApiClient(configuration)
+        assert standin.errors == []
+
+
+def test_discovery_finds_every_kind_of_the_contract(bare: client.ApiClient) -> None:
+    resources = dynamic.DynamicClient(bare).resources
+    kinds = [("v1", "Namespace"), ("v1", "Secret"), ("v1", "Service"), ("v1", "Pod"), ("v1", "Event"), ("apps/v1", "Deployment"),
+             ("apps/v1", "ReplicaSet"), ("autoscaling/v2", "HorizontalPodAutoscaler"), ("policy/v1", "PodDisruptionBudget"),
+             ("networking.k8s.io/v1", "Ingress"), ("networking.gke.io/v1", "ManagedCertificate"), ("cloud.google.com/v1", "BackendConfig")]
+    for api_version, kind in kinds:
+        found = resources.get(api_version=api_version, kind=kind)
+        assert found.namespaced == (kind != "Namespace"), kind
+    assert "status" in resources.get(api_version="apps/v1", kind="Deployment").subresources
+
+
+def test_server_side_apply_replaces_the_managers_fields_and_keeps_the_others(bare: client.ApiClient) -> None:
+    core = client.CoreV1Api(bare)
+    secrets = dynamic.DynamicClient(bare).resources.get(api_version="v1", kind="Secret")
+    body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "labels": {"a": "1", "b": "2"}}, "stringData": {"K": "v"}}
+    secrets.server_side_apply(body=body, namespace="default", field_manager=MANAGER)
+    core.patch_namespaced_secret("s", "default", {"metadata": {"labels": {"theirs": "x"}}}, _content_type="application/merge-patch+json")
+    body["metadata"]["labels"] = {"a": "1"}
+    secrets.server_side_apply(body=body, namespace="default", field_manager=MANAGER, force_conflicts=True)
+    found = core.read_namespaced_secret("s", "default")
+    assert found.metadata.labels == {"a": "1", "theirs": "x"}, "b, which the manager applied before and dropped now, is gone"
+    assert found.data == {"K": "dg=="} and found.type == "Opaque"
+    with pytest.raises(DynamicApiError) as refused:
+        secrets.patch(body=body, namespace="default", content_type="application/apply-patch+yaml")  # no field_manager
+    assert refused.value.status == 400 and "fieldManager" in json.loads(refused.value.body)["message"]
+
+
+def test_writes_the_controller_owns_dry_runs_and_bad_patches_are_refused(bare: client.ApiClient) -> None:
+    core, apps = client.CoreV1Api(bare), client.AppsV1Api(bare)
+    with pytest.raises(ApiException) as raised:
+        core.create_namespaced_pod("default", client.V1Pod(metadata=client.V1ObjectMeta(name="p"), spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="i")])))
+    assert raised.value.status == 405
+    body = deployment("localhost/absent:1", "1")
+    body["metadata"]["namespace"] = "default"
+    apps.create_namespaced_deployment("default", body, dry_run="All")
+    assert apps.list_namespaced_deployment("default").items == []
+    with pytest.raises(ApiException) as raised:
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="Not_A_Name")))
+    assert raised.value.status == 422 and json.loads(raised.value.body)["details"]["causes"][0]["field"] == "metadata.name"
+    core.create_namespaced_secret("default", client.V1Secret(metadata=client.V1ObjectMeta(name="s")))
+    core.patch_namespaced_secret("s", "default", {"metadata": {"labels": {"x": "y"}}})  # the client sends an object as a strategic merge patch
+    core.patch_namespaced_secret("s", "default", [{"op": "replace", "path": "/metadata/labels", "value": {"a": "b"}}])
+    assert core.list_namespaced_secret("default", label_selector="a=b").items[0].metadata.name == "s"
+    assert core.list_namespaced_secret("default", label_selector="a!=b").items == []
+
+
+def test_a_watch_sends_what_changed_since_a_resource_version(bare: client.ApiClient) -> None:
+    core = client.CoreV1Api(bare)
+    since = core.list_namespaced_secret("default").metadata.resource_version
+    core.create_namespaced_secret("default", client.V1Secret(metadata=client.V1ObjectMeta(name="w"), string_data={"k": "1"}))
+    core.delete_namespaced_secret("w", "default")
+    events = [(e["type"], e["object"].metadata.name)
+              for e in watch.Watch().stream(core.list_namespaced_secret, "default", resource_version=since, timeout_seconds=1)]
+    assert events == [("ADDED", "w"), ("DELETED", "w")]

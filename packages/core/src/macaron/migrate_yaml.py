@@ -165,5 +165,6 @@ def review_config(text: str) -> ConfigReview:
                 what = f"it is deploy.{'.'.join(DEPLOY_MOVES[key])} now; move it there by hand"
             else:
                 what = DEPLOY_ADVICE.get(key, "move it to the deploy plugin's 'deploy:' section")
-            review.advice.append((item.line, where, f"deploy key '{where}': {what}", "dynamodb" if key in CREDENTIAL_KEYS else "deploy"))
+            label, section = ("AWS key", "dynamodb") if key in CREDENTIAL_KEYS else ("deploy key", "deploy")
+            review.advice.append((item.line, where, f"{label} '{where}': {what}", section))
     return review

@@ -225,9 +225,8 @@ def json_patch(document: Any, operations: Any) -> Any:
     if not isinstance(operations, list):
         raise ApiError(
             400,
-            "a JSON patch (application/json-patch+json) is a list of operations; for an object send "
-            "application/merge-patch+json or application/strategic-merge-patch+json (the kubernetes client's typed "
-            "patch_* methods default to JSON patch: pass _content_type=...)",
+            "a JSON patch (application/json-patch+json) is a list of operations; send an object as "
+            "application/merge-patch+json or application/strategic-merge-patch+json",
         )
     document = copy.deepcopy(document)
 
