@@ -197,11 +197,11 @@ class Gke:
         if live is not None and live.spec.replicas is not None:
             # The autoscaler owns the count once the Deployment runs: applying `replicas` again would undo its work.
             s = replace(s, replicas=min(max(live.spec.replicas, s.min_replicas), s.max_replicas))
-        with self.pipeline.step("apply") as step:
-            secret_version = self.put_secret()
-            applied = self.apply(objects(s, self.release(built.pushed, secret_version)))
-            step.detail.update(namespace=s.namespace, objects=", ".join(applied))
         try:
+            with self.pipeline.step("apply") as step:
+                secret_version = self.put_secret()
+                applied = self.apply(objects(s, self.release(built.pushed, secret_version)))
+                step.detail.update(namespace=s.namespace, objects=", ".join(applied))
             with self.pipeline.step("rollout") as step:
                 revision = self.follow()
                 step.detail.update(revision=revision, replicas=s.replicas)
@@ -424,8 +424,11 @@ class Gke:
         return version
 
     def undo(self, before: str | None) -> str:
-        """After a stalled rollout or a failed gate: the previous revision back, waited for; what serves now."""
+        """After a failed apply, a stalled rollout or a failed gate: the previous revision back, waited for; what serves now."""
         s = self.settings
+        now = self.read_deployment()
+        if now is None or (before is not None and self.revision_of(now) == before):
+            return f"the Deployment was not changed: {'revision ' + before if before else 'nothing'} serves as before"
         if before is None:
             from kubernetes import client
 
