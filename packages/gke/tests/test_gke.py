@@ -296,6 +296,10 @@ def test_an_update_that_passes_its_gate_serves(service: Path, cluster: Cluster) 
     # since the host's https URL does not resolve here.
     configure(service, host="imaged.example.com", url=service_url(cluster))
     commit(service, "a host")
+    from kubernetes import client, config
+
+    apps = client.AppsV1Api(config.new_client_from_config(config_file=str(cluster.kubeconfig), context="standin"))
+    apps.patch_namespaced_deployment("imaged", "shop", {"spec": {"replicas": 3}})  # as the autoscaler would
     done = deploy(service, cluster, "--version", "2.0.0")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
@@ -304,6 +308,7 @@ def test_an_update_that_passes_its_gate_serves(service: Path, cluster: Cluster) 
     for kind in ("Ingress", "ManagedCertificate", "BackendConfig"):
         assert cluster.standin.get(_kind(kind), "shop", "imaged") is not None, kind
     assert cluster.standin.get(_kind("Service"), "shop", "imaged")["spec"]["type"] == "ClusterIP"
+    assert apps.read_namespaced_deployment("imaged", "shop").spec.replicas == 3  # the autoscaler's count kept
 
 
 def test_an_update_failing_its_acceptance_tests_is_rolled_back(service: Path, cluster: Cluster) -> None:

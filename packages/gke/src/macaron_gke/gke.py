@@ -16,6 +16,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +192,11 @@ class Gke:
                 raise DeployError(str(exc)) from exc
             assert built.pushed is not None
             step.detail.update(image=built.pushed, id=built.id[:19])
-        before = self.current_revision()
+        live = self.read_deployment()
+        before = self.revision_of(live)
+        if live is not None and live.spec.replicas is not None:
+            # The autoscaler owns the count once the Deployment runs: applying `replicas` again would undo its work.
+            s = replace(s, replicas=min(max(live.spec.replicas, s.min_replicas), s.max_replicas))
         with self.pipeline.step("apply") as step:
             secret_version = self.put_secret()
             applied = self.apply(objects(s, self.release(built.pushed, secret_version)))
@@ -338,10 +343,13 @@ class Gke:
             return self.call(f"reading the Deployment {s.name}", apps.read_namespaced_deployment, s.name, s.namespace)
 
     def current_revision(self) -> str | None:
-        found = self.read_deployment()
-        if found is None:
+        return self.revision_of(self.read_deployment())
+
+    @staticmethod
+    def revision_of(deployment: Any) -> str | None:
+        if deployment is None:
             return None
-        return str((found.metadata.annotations or {}).get(REVISION_ANNOTATION) or "") or None
+        return str((deployment.metadata.annotations or {}).get(REVISION_ANNOTATION) or "") or None
 
     def follow(self) -> str:
         """Poll the Deployment until its new ReplicaSet is available (what ``kubectl rollout status`` checks)."""

@@ -35,7 +35,7 @@ DOCUMENTED = {
     "cluster": "kubeconfig context to use (default: the kubeconfig's current context)",
     "kubeconfig": "kubeconfig file (default: KUBECONFIG, else ~/.kube/config)",
     "registry": "registry to push the image to, host/path (required for a real deploy, e.g. <region>-docker.pkg.dev/<project>/macaron)",
-    "replicas": "pods each deploy starts with; the autoscaler then moves them between min_replicas and max_replicas",
+    "replicas": "pods of the first deploy; later deploys keep the count the autoscaler set (between min_replicas and max_replicas)",
     "cpu_request": "CPU requested for a pod (what the scheduler reserves, and the autoscaler's 100%)",
     "memory_request": "memory requested for a pod",
     "cpu_limit": "CPU limit of a pod",
