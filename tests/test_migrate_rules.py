@@ -157,8 +157,15 @@ def test_plan_finds_add_error_classes_across_the_service(tmp_path: Path) -> None
         "from pymacaron.exceptions import add_error\n\nadd_error(name='Gone', code='GONE', status=410)\n"
     )
     (tmp_path / "svc" / "api.py").write_text("import svc.errors\nfrom pymacaron.exceptions import Gone\n")
+    (tmp_path / "svc" / "own.py").write_text(
+        "from pymacaron.exceptions import add_error\nadd_error(name='Mine', code='MINE', status=400)\nfrom pymacaron.exceptions import Mine\n"
+    )
     result = plan(tmp_path)
     assert result.writes[tmp_path / "svc" / "api.py"] == "import svc.errors\nfrom svc.errors import Gone\n"
+    # the module making the class defines it: it imports it from nowhere
+    own = result.writes[tmp_path / "svc" / "own.py"]
+    assert own == "from macaron.errors import add_error\nMine = add_error(name='Mine', code='MINE', status=400)\n"
+    assert not result.notes
     assert "Gone = add_error(" in result.writes[tmp_path / "svc" / "errors.py"]
 
 

@@ -150,6 +150,10 @@ def _globals_key(target: Any) -> str | None:
     return None
 
 
+def _module_name(root: Path, path: Path) -> str:
+    return ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+
+
 def service_errors(root: Path, files: list[Path]) -> dict[str, str]:
     """The error classes a service makes with ``add_error(name=...)``: name -> the module that makes them."""
     import ast
@@ -163,7 +167,7 @@ def service_errors(root: Path, files: list[Path]) -> dict[str, str]:
             tree = ast.parse(source)
         except SyntaxError:
             continue
-        module = ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+        module = _module_name(root, path)
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "add_error":
                 literal = next((k.value for k in node.keywords if k.arg == "name"), node.args[0] if node.args else None)
@@ -172,7 +176,7 @@ def service_errors(root: Path, files: list[Path]) -> dict[str, str]:
     return found
 
 
-def rewrite_python(path: Path, source: str, notes: list[Note], service_errors: dict[str, str] | None = None) -> str:
+def rewrite_python(path: Path, source: str, notes: list[Note], service_errors: dict[str, str] | None = None, module_name: str = "") -> str:
     """Return ``source`` with PyMacaron imports and idioms moved to macaron; unconvertible uses go to ``notes``."""
     import libcst as cst
     from libcst.metadata import MetadataWrapper, PositionProvider
@@ -248,8 +252,9 @@ def rewrite_python(path: Path, source: str, notes: list[Note], service_errors: d
                     self.dropped_bases.add(_dotted(alias.asname.name) if alias.asname else name)
                     continue
                 if module == "pymacaron.exceptions" and name in self.service_errors:
-                    by_module.setdefault(self.service_errors[name], []).append(alias)
-                    continue
+                    if self.service_errors[name] != module_name:
+                        by_module.setdefault(self.service_errors[name], []).append(alias)
+                    continue  # made here: `Name = add_error(...)` defines it in this module
                 destination = NAME_MODULES.get((module, name), target)
                 if module == "pymacaron.exceptions" and name == "add_error":
                     self.add_error_names.add(_dotted(alias.asname.name) if alias.asname else name)
@@ -555,7 +560,7 @@ def plan(root: Path) -> Plan:
         if "pymacaron" not in source and "ApiPool" not in source:
             continue
         try:
-            new_source = rewrite_python(path, source, result.notes, errors)
+            new_source = rewrite_python(path, source, result.notes, errors, _module_name(root, path))
         except Exception as exc:  # libcst.ParserSyntaxError: report, keep the file as is
             result.notes.append(
                 Note(path, getattr(exc, "raw_line", 1), f"not valid Python, left unchanged: {str(exc).splitlines()[0]}", "imports")
