@@ -65,3 +65,43 @@ def test_the_plugin_and_its_tests_in_plugins_md_run(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+CORE = Path(__file__).resolve().parents[1] / "packages" / "core" / "src" / "macaron"
+
+
+def architecture_modules() -> set[str]:
+    """The modules docs/architecture.md's table names (its first column), as paths below ``macaron/``."""
+    table = section("architecture.md", "## The modules of macaron-core (`packages/core/src/macaron`)")
+    rows = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+    return {name for row in rows for name in re.findall(r"`([^`]+)`", row)}
+
+
+def core_modules() -> set[str]:
+    """Every module of macaron-core: ``x.py``, ``builtins/x.py``; a subpackage with code as ``name/``.
+
+    An empty ``__init__.py`` only marks a package, so it is not a module the table must name.
+    """
+    modules = set()
+    for path in CORE.rglob("*.py"):
+        relative = path.relative_to(CORE)
+        if any(part in {"template", "__pycache__"} for part in relative.parts) or not path.read_text().strip():
+            continue
+        if relative.name == "__init__.py" and relative.parent != Path("."):
+            modules.add(f"{relative.parent.as_posix()}/")
+        else:
+            modules.add(relative.as_posix())
+    return modules
+
+
+def test_architecture_md_names_every_module_of_core_and_only_modules_that_exist() -> None:
+    named, present = architecture_modules(), core_modules()
+    assert not present - named, f"modules docs/architecture.md does not name: {sorted(present - named)}"
+    assert not named - present, f"docs/architecture.md names modules that do not exist: {sorted(named - present)}"
+
+
+def test_the_new_example_is_what_macaron_new_prints(tmp_path: Path) -> None:
+    # The test run has pytest and macaron-unit, so no pip line comes first.
+    result = run_macaron("new", "bakery", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == console_output(section("cli.md", "## `macaron new`"), "macaron new bakery")
