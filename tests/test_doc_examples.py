@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+from macaron import create_app
 from macaron.scaffold import scaffold
 from macaron_cli import run_macaron
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.S | re.M)
 
 
@@ -67,7 +72,7 @@ def test_the_plugin_and_its_tests_in_plugins_md_run(tmp_path: Path) -> None:
     assert "2 passed" in result.stdout
 
 
-CORE = Path(__file__).resolve().parents[1] / "packages" / "core" / "src" / "macaron"
+CORE = ROOT / "packages" / "core" / "src" / "macaron"
 
 
 def architecture_modules() -> set[str]:
@@ -105,3 +110,30 @@ def test_the_new_example_is_what_macaron_new_prints(tmp_path: Path) -> None:
     result = run_macaron("new", "bakery", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == console_output(section("cli.md", "## `macaron new`"), "macaron new bakery")
+
+
+def test_the_fullest_error_of_operations_md_is_the_scaffolds_and_gets_the_full_body(tmp_path: Path) -> None:
+    """operations.md's full body and "the fullest Error, the one macaron new writes": both as the code has them."""
+    text = section("operations.md", "## Error bodies")
+    documented_error = yaml.safe_load(blocks(text, "yaml")[-1])["Error"]
+    root = scaffold("docbodies", tmp_path)
+    spec = yaml.safe_load((root / "apis" / "docbodies.yaml").read_text())
+    assert spec["definitions"]["Error"] == documented_error
+    documented_body = json.loads(blocks(text, "json")[0])
+    client = create_app(root).test_client()
+    body = client.get("/v1/hello/Ada?shout=maybe").get_json()
+    # A 400 has no user_message ("when the error has one"); every other field of the page's body is sent.
+    assert set(body) == set(documented_body) - {"user_message"}
+    assert set(body["errors"][0]) == set(documented_body["errors"][0])
+
+
+def test_what_migrate_prints_on_pymacaron1_is_what_migrating_md_shows(tmp_path: Path) -> None:
+    service = shutil.copytree(ROOT / "tests" / "fixtures" / "pymacaron1", tmp_path / "pymacaron1")
+    git = ["git", "-c", "user.name=docs", "-c", "user.email=docs@example.com"]
+    subprocess.run([*git, "init", "-q"], cwd=service, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=service, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "PyMacaron"], cwd=service, check=True)
+    result = run_macaron("migrate", cwd=service)
+    assert result.returncode == 0, result.stderr
+    # The page shows stdout's one line, then stderr's "to do" lines.
+    assert result.stdout + result.stderr == console_output(section("migrating.md", "## What `macaron migrate` prints"), "macaron migrate")
