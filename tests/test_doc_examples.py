@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import yaml
+
 from macaron import create_app
 from macaron.scaffold import scaffold
 from macaron_cli import run_macaron
