@@ -138,3 +138,36 @@ def test_what_migrate_prints_on_pymacaron1_is_what_migrating_md_shows(tmp_path: 
     assert result.returncode == 0, result.stderr
     # The page shows stdout's one line, then stderr's "to do" lines.
     assert result.stdout + result.stderr == console_output(section("migrating.md", "## What `macaron migrate` prints"), "macaron migrate")
+
+
+def run_pytest_on(test_code: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "test_from_docs.py").write_text(test_code)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'pt'}", *args, "test_from_docs.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_the_black_box_tests_of_testing_md_pass_on_helloworld(tmp_path: Path) -> None:
+    black_box = blocks(section("testing.md", "## Black-box tests"), "python")[0]
+    assert black_box.startswith("# testaccept/test_questions.py")
+    result = run_pytest_on(black_box, tmp_path, f"--macaron-service={ROOT / 'examples' / 'helloworld'}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+
+
+def test_the_service_server_example_of_testing_md_runs() -> None:
+    example = next(code for code in blocks(section("testing.md", "## Black-box tests"), "python") if "ServiceServer(" in code)
+    # Its path is relative to the checkout's root, where the page's reader runs it.
+    result = subprocess.run([sys.executable, "-c", example], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_macaron_test_case_of_testing_md_passes_on_helloworld(tmp_path: Path) -> None:
+    test_case = blocks(section("testing.md", "## Coming from PyMacaron"), "python")[0]
+    result = run_pytest_on(test_case, tmp_path, f"--macaron-service={ROOT / 'examples' / 'helloworld'}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
