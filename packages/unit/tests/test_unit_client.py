@@ -6,10 +6,11 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import jwt
 import pytest
-from unit_support import HELLOWORLD, SAMPLE, clean_environment
+from unit_support import HELLOWORLD, SAMPLE, clean_environment, copy_service
 
 from macaron import config as macaron_config
 from macaron_unit import Client, ServerUnreachable, ServiceServer, generate_test_token
@@ -66,8 +67,21 @@ def test_assert_error_checks_status_code_and_error_shape(hello: Client) -> None:
 
 
 def test_assert_error_refuses_a_body_that_is_not_an_error(hello: Client) -> None:
-    with pytest.raises(AssertionError, match="lacks status, error, error_description, error_id"):
+    with pytest.raises(AssertionError, match="lacks status, error"):
         hello.post("/v1/questions", json={"text": "Really?"}).assert_error(201)
+
+
+def test_assert_error_takes_the_services_own_error_without_error_id(tmp_path: Path) -> None:
+    service = copy_service(HELLOWORLD, tmp_path / "helloworld")
+    spec = service / "apis" / "helloworld.yaml"
+    text = spec.read_text()
+    full_error = "    required: [status, error, error_description, error_id]\n"
+    assert full_error in text
+    spec.write_text(text.replace(full_error, "    required: [status, error, error_description]\n", 1).replace("      error_id: {type: string}\n", "", 1))
+    with ServiceServer(service) as server:
+        reply = Client(server.url).get("/v1/hello/Ada", params={"times": 99})
+        error = reply.assert_error(400, "INVALID_PARAMETER")
+    assert "error_id" not in error and "99" in error["error_description"]
 
 
 def test_put_patch_and_delete_send_their_method(hello: Client) -> None:
