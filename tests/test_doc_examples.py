@@ -171,3 +171,18 @@ def test_the_macaron_test_case_of_testing_md_passes_on_helloworld(tmp_path: Path
     result = run_pytest_on(test_case, tmp_path, f"--macaron-service={ROOT / 'examples' / 'helloworld'}")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def test_the_validate_examples_are_what_macaron_validate_prints(tmp_path: Path) -> None:
+    text = section("cli.md", "## `macaron validate`")
+    result = run_macaron("validate", "examples/helloworld", cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == console_output(text, "macaron validate examples/helloworld")
+    # The broken bakery of the page: its reverse operation names a function api.py does not have; the page's
+    # service sits in /srv.
+    root = scaffold("bakery", tmp_path)
+    spec = root / "apis" / "bakery.yaml"
+    spec.write_text(spec.read_text().replace("x-bind-server: bakery.api.reverse\n", "x-bind-server: bakery.api.reverse_text\n"))
+    broken = run_macaron("validate", "bakery", cwd=tmp_path)
+    assert broken.returncode == 1
+    assert broken.stderr.replace(str(tmp_path), "/srv") == console_output(text, "macaron validate bakery")
