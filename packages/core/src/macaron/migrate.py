@@ -591,7 +591,8 @@ def run(root: Path, dry_run: bool) -> tuple[Plan, str]:
     try:
         import libcst  # noqa: F401
     except ImportError as exc:
-        raise MigrateError("macaron migrate needs libcst: pip install 'macaron-core[migrate]'") from exc
+        # The extra's name alone would send pip to the index, where a checkout's macaron-core may not be.
+        raise MigrateError("macaron migrate needs libcst: pip install 'libcst>=1.1' (the extra macaron-core[migrate])") from exc
     if not dry_run:
         check_clean(root)
     result = plan(root)
