@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from macaron import create_app
 from macaron.scaffold import scaffold
 from macaron_cli import run_macaron
@@ -113,14 +111,11 @@ def test_the_new_example_is_what_macaron_new_prints(tmp_path: Path) -> None:
     assert result.stdout == console_output(section("cli.md", "## `macaron new`"), "macaron new bakery")
 
 
-def test_the_fullest_error_of_operations_md_is_the_scaffolds_and_gets_the_full_body(tmp_path: Path) -> None:
-    """operations.md's full body and "the fullest Error, the one macaron new writes": both as the code has them."""
-    text = section("operations.md", "## Error bodies")
-    documented_error = yaml.safe_load(blocks(text, "yaml")[-1])["Error"]
+def test_the_full_error_body_of_operations_md_is_what_the_scaffolds_fullest_error_gets(tmp_path: Path) -> None:
+    """operations.md's full body, as the code writes it. (That the page's fullest Error is the scaffold's is
+    packages/core/tests/test_error_bodies.py's test.)"""
+    documented_body = json.loads(blocks(section("operations.md", "## Error bodies"), "json")[0])
     root = scaffold("docbodies", tmp_path)
-    spec = yaml.safe_load((root / "apis" / "docbodies.yaml").read_text())
-    assert spec["definitions"]["Error"] == documented_error
-    documented_body = json.loads(blocks(text, "json")[0])
     client = create_app(root).test_client()
     body = client.get("/v1/hello/Ada?shout=maybe").get_json()
     # A 400 has no user_message ("when the error has one"); every other field of the page's body is sent.
