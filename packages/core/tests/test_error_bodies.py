@@ -461,3 +461,16 @@ def test_an_openapi31_error_closed_with_unevaluated_properties_is_fitted(service
         body = app.test_client().get(path).get_json()
         assert endpoint.response_checkers["default"].problems(body) == [], body
         assert "request_id" not in body and "errors" not in body and {"status", "error", "error_description"} <= set(body)
+
+
+@pytest.mark.parametrize(("key", "named"), [("default", "declared for default ("), ("4XX", "declared for 4XX ("), (422, "declared for status 422 (")])
+def test_the_warning_names_the_response_the_schema_is_declared_for(key: int | str, named: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Not the status probed for it (500 for ``default``), which the spec's author never wrote."""
+    from macaron.error_bodies import operation_fits
+    from macaron.validation import Checker
+
+    # A property of its own per case: the validators, and so the warnings, are one per schema.
+    schema = {"type": "object", "required": [f"code_{key}"], "properties": {f"code_{key}": {"type": "string"}}, "additionalProperties": False}
+    with caplog.at_level("WARNING", logger="macaron"):
+        operation_fits({key: Checker(schema, {})}, {key: schema}, {}, "apis/x.yaml: operation x")
+    assert named in caplog.text

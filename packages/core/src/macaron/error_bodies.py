@@ -111,8 +111,14 @@ _probed: dict[tuple[int, int], ErrorFields] = {}
 _warned: set[int] = set()  # schemas already named in a warning: once, not once per operation and status
 
 
-def error_fields(checker: Checker, schema: dict[str, Any], definitions: Mapping[str, Any], status: int, where: str) -> ErrorFields:
-    """The fields of macaron's Error body that ``schema`` (compiled as ``checker``) accepts; a warning if no body can fit it."""
+def error_fields(
+    checker: Checker, schema: dict[str, Any], definitions: Mapping[str, Any], status: int, where: str, declared: int | str | None = None
+) -> ErrorFields:
+    """The fields of macaron's Error body that ``schema`` (compiled as ``checker``) accepts; a warning if no body can fit it.
+
+    ``declared`` is the response key the schema is declared under (``default``, ``4XX``), named in the warning: the
+    sample ``status`` is only what was probed, and a user who wrote ``default`` would look for it in vain.
+    """
     validator = id(checker.validator)  # compiled validators are shared and kept: one per schema
     found = _probed.get((validator, status))
     if found is None:
@@ -121,10 +127,10 @@ def error_fields(checker: Checker, schema: dict[str, Any], definitions: Mapping[
             _warned.add(validator)
             detail = "; ".join(f"{p['field'] or '/'}: {p['message']}" for p in found.problems)
             log.warning(
-                "%s: macaron's Error bodies cannot match the schema declared for status %s (%s), here and wherever else it is declared; "
+                "%s: macaron's Error bodies cannot match the schema declared for %s (%s), here and wherever else it is declared; "
                 "they are sent with the fields it accepts",
                 where,
-                status,
+                f"status {status}" if declared is None or isinstance(declared, int) else declared,
                 detail,
             )
     return found
@@ -145,7 +151,7 @@ def operation_fits(checkers: Mapping[int | str, Checker | None], schemas: Mappin
         if not is_error_key(key) or checker is None or schema is None:
             fits[key] = None
             continue
-        fields = error_fields(checker, schema, definitions, _sample_status(key), where)
+        fields = error_fields(checker, schema, definitions, _sample_status(key), where, declared=key)
         fits[key] = fields.fit
 
     resolved: dict[int, Fit | None] = {}  # statuses met so far, to the fit of the response that answers them
