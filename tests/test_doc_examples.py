@@ -181,3 +181,13 @@ def test_the_validate_examples_are_what_macaron_validate_prints(tmp_path: Path) 
     broken = run_macaron("validate", "bakery", cwd=tmp_path)
     assert broken.returncode == 1
     assert broken.stderr.replace(str(tmp_path), "/srv") == console_output(text, "macaron validate bakery")
+
+
+def test_cli_md_names_every_command_of_macaron_help() -> None:
+    result = run_macaron("--help")
+    assert result.returncode == 0, result.stderr
+    listing = result.stdout.split("Commands:\n", 1)[1]
+    commands = {line.split()[0] for line in listing.splitlines() if line.startswith("  ") and line.split()}
+    # greet is the example third-party plugin's (tests/plugin_package), installed for the tests only.
+    missing = [name for name in sorted(commands - {"greet"}) if f"`macaron {name}" not in (DOCS / "cli.md").read_text()]
+    assert not missing, f"docs/cli.md does not describe: {missing}"
