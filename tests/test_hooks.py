@@ -512,3 +512,13 @@ def test_hook_deploy_options(manager: MacaronPluginManager, services: Services) 
     manager.register_plugin(Clash(), name="clash")
     clash = runner.invoke(cli, ["deploy", "toy", str(root)])
     assert clash.exit_code == 1 and "option 'dry_run' is defined twice" in clash.output and len(toy.deploys) == 2
+    manager.unregister(name="clash")
+
+    class ClashWithClickName:  # --as-json is the name click gives macaron's own --json
+        @hookimpl
+        def deploy_options(self, target: str) -> list[click.Parameter]:
+            return [click.Option(["--as-json"], is_flag=True)]
+
+    manager.register_plugin(ClashWithClickName(), name="clash2")
+    clash = runner.invoke(cli, ["deploy", "toy", str(root)])
+    assert clash.exit_code == 1 and "option 'as_json' is defined twice" in clash.output and len(toy.deploys) == 2

@@ -325,6 +325,9 @@ def deploy_targets(manager: MacaronPluginManager) -> dict[str, str]:
 
 # Options every deploy target takes; a plugin adds its own through the deploy_options hook.
 COMMON_DEPLOY_OPTIONS = ("env", "dry_run", "version", "json", "rehearse")
+# The names click gives macaron's own parameters of `deploy TARGET` (``--json`` is ``as_json``): a plugin option with one
+# of them would reach the command twice.
+DEPLOY_PARAMETER_NAMES = ("path", "env", "dry_run", "version", "as_json", "rehearse")
 
 
 def _target_options(manager: MacaronPluginManager, target: str, plugin: str) -> list[click.Parameter]:
@@ -337,7 +340,7 @@ def _target_options(manager: MacaronPluginManager, target: str, plugin: str) -> 
         params.extend(answer)
     names = [param.name for param in params]
     for name in names:
-        if name in COMMON_DEPLOY_OPTIONS or name == "path" or names.count(name) > 1:
+        if name in COMMON_DEPLOY_OPTIONS or name in DEPLOY_PARAMETER_NAMES or names.count(name) > 1:
             raise click.ClickException(f"deploy target '{target}': option '{name}' is defined twice (by plugin '{plugin}' or by macaron itself)")
     return params
 
