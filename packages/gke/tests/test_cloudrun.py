@@ -41,7 +41,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def cloud(base: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIn]:
     folder = tmp_path_factory.mktemp("cloudrun")
-    with standin(str(folder), project="team", secrets={"imaged-secret": SECRET}, ready_timeout=30) as stand_in:
+    with standin(str(folder), project="team", secrets={"imaged-secret": SECRET}, ready_timeout=90) as stand_in:  # a loaded machine starts containers slowly
         yield stand_in
 
 
