@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
 
 from macaron.config import load_config, set_config
+from macaron.dispatch import MacaronFlask
 from macaron.endpoint import Endpoint
 from macaron.error_bodies import FitFor, unrouted_fit, unrouted_fits
 from macaron.errors import HTTP_ERRORS, BadResponse, HTTPError, MacaronException, ServerError
@@ -250,7 +251,7 @@ def bind_service(service: Service) -> Flask:
         raise StartupError(f"{service.root}: this service is already bound to an app")
     config = service.config
     pm = service.plugin_manager or default_pm()
-    app = Flask(str(config.get("name", "macaron")), root_path=str(service.root), static_folder=None)
+    app = MacaronFlask(str(config.get("name", "macaron")), root_path=str(service.root), static_folder=None)
     if hasattr(Rule, "_compile_builder"):  # a private werkzeug method: keep working if it goes away
         app.url_rule_class = LazyRule
     app.config["MAX_CONTENT_LENGTH"] = engine_setting(config, "max_body_size", DEFAULT_MAX_BODY, int)
