@@ -112,6 +112,11 @@ REQUESTS = [
     ("GET", "/books/", "", None),  # trailing slash: Flask's answer
     ("GET", "//books", "", None),
     ("GET", "/books/7", "", None),
+    ("GET", "/books/x", "", None),  # 404 from the path's converter
+    ("GET", "//books/7", "", None),
+    ("GET", "/books/7/", "", None),
+    ("POST", "/books/7", "", None),  # 405
+    ("GET", "/b\u00f6cker", "", None),
     ("GET", "/crash", "", None),  # 500
     ("GET", "/moved", "", None),  # Location encoded by werkzeug
     ("DELETE", "/nothing", "", None),  # 204
@@ -138,7 +143,7 @@ def test_every_answer_from_the_table_is_the_one_flasks_routing_gives(services: S
         assert answer(app, method, path, query, body) == answer(routed_by_flask, method, path, query, body), (method, path, query)
 
 
-def test_a_fixed_path_does_no_url_matching_and_a_path_with_variables_does(services: ServiceMaker, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_request_binds_a_url_adapter_of_its_own_unless_flask_must_answer(services: ServiceMaker, monkeypatch: pytest.MonkeyPatch) -> None:
     app = services.app(SPEC, HANDLERS)
     bound: list[str] = []
     bind = app.url_map.bind_to_environ
@@ -151,9 +156,10 @@ def test_a_fixed_path_does_no_url_matching_and_a_path_with_variables_does(servic
     client = app.test_client()
     assert client.get("/books").status_code == 200
     assert client.post("/books", json={"title": "T"}).status_code == 201
-    assert bound == []
     assert client.get("/books/3").json == {"id": 3}
-    assert bound == ["/books/3"]
+    assert bound == []
+    assert client.get("/books/").status_code == 404  # Flask's own answer, from its own routing
+    assert bound == ["/books/"]
 
 
 class FlaskHooks:

@@ -1,22 +1,23 @@
 """Requests for a route of fixed path reach their view without werkzeug's URL matching.
 
-A spec's operations are mostly fixed paths (``GET /v1/books``), yet Flask binds a URL
-adapter to every request (host parsing, a second adapter for the app context) and runs
-the routing state machine, then builds the response's headers through werkzeug's
-general path: a third of a bare Flask request's own time. :class:`MacaronFlask` looks a
-fixed path up in a table built once, pushes Flask's contexts as Flask does (``request``,
-``g``, ``session``, ``url_for``, before/after/teardown functions and signals all work as
-they would), and sends a plain response's headers as they are.
+Flask binds a URL adapter to every request (host parsing, a second adapter for the app
+context), runs the routing state machine, then builds the response's headers through
+werkzeug's general path: a third of a bare Flask request's own time. :class:`MacaronFlask`
+looks a fixed path (``GET /v1/books``, most of a spec's) up in a table built once, matches
+a path with variables with one adapter bound at start-up, pushes Flask's contexts as Flask
+does (``request``, ``g``, ``session``, ``url_for``, before/after/teardown functions and
+signals all work as they would), and sends a plain response's headers as they are.
 
-Anything the table cannot answer exactly as Flask's routing would goes through Flask
-unchanged: a path with variables, HEAD and OPTIONS, a path that redirects or is not
-found, host or subdomain matching, ``SERVER_NAME`` or ``TRUSTED_HOSTS``, and a Flask
-whose private context layout this was not written for.
+Anything this cannot answer exactly as Flask's routing would goes through Flask
+unchanged: HEAD and OPTIONS, a path that redirects or is not found, a method the path
+does not take, a path that is not ASCII, a websocket upgrade, host or subdomain
+matching, ``SERVER_NAME`` or ``TRUSTED_HOSTS``, and a Flask whose private context layout
+this was not written for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import flask.globals
@@ -40,7 +41,7 @@ Route = tuple[Rule, dict[str, Any]]
 class _RoutedContext(RequestContext):
     """A request context whose route is already known: its URL adapter is made only if something asks (``url_for``)."""
 
-    def __init__(self, app: Flask, environ: dict[str, Any], rule: Rule, view_args: dict[str, Any]) -> None:
+    def __init__(self, app: Flask, environ: dict[str, Any], rule: Rule, view_args: Mapping[str, Any]) -> None:
         self.app = app
         request = app.request_class(environ)
         request.json_module = app.json
@@ -94,18 +95,23 @@ class MacaronFlask(Flask):
     """The Flask app of a macaron service: fixed-path routes dispatched from a table (see the module's docstring)."""
 
     _fixed_routes: dict[tuple[str, str], Route] | None = None
+    _adapter: MapAdapter | None = None
 
     def add_url_rule(self, *args: Any, **kwargs: Any) -> None:
         super().add_url_rule(*args, **kwargs)
         self._fixed_routes = None  # rebuilt on the next request
 
+    def routes_directly(self) -> bool:
+        """Whether requests may skip Flask's per-request URL adapters: not when the host takes part in routing or is checked."""
+        config = self.config
+        return _SUPPORTED and not (self.url_map.host_matching or self.subdomain_matching or config.get("SERVER_NAME") or config.get("TRUSTED_HOSTS"))
+
     def fixed_routes(self) -> dict[tuple[str, str], Route]:
         """(method, PATH_INFO) -> (rule, view args) for every route the table answers as Flask's routing would."""
         table: dict[tuple[str, str], Route] = {}
-        url_map = self.url_map
-        if not _SUPPORTED or url_map.host_matching or self.subdomain_matching or self.config.get("SERVER_NAME") or self.config.get("TRUSTED_HOSTS"):
+        if not self.routes_directly():
             return table
-        for rule in url_map.iter_rules():
+        for rule in self.url_map.iter_rules():
             if rule.arguments or rule.redirect_to is not None or rule.build_only or rule.websocket or rule.host or rule.subdomain:
                 continue
             if rule.rule != "/" and not rule.rule.startswith("/"):
@@ -117,20 +123,33 @@ class MacaronFlask(Flask):
                 if method in ("HEAD", "OPTIONS"):
                     continue  # werkzeug strips HEAD's body; Flask answers OPTIONS itself
                 table.setdefault((method, rule.rule), (rule, dict(rule.defaults or {})))
-                if rule.rule == "/":
-                    table.setdefault((method, ""), (rule, dict(rule.defaults or {})))
         return table
 
+    def _routing(self) -> tuple[dict[tuple[str, str], Route], MapAdapter | None]:
+        table = self.fixed_routes()
+        # Bound once, with the subdomain Flask binds every request to when subdomains are not matched.
+        adapter = self.url_map.bind("localhost", subdomain=self.url_map.default_subdomain or "") if self.routes_directly() else None
+        self._fixed_routes, self._adapter = table, adapter
+        return table, adapter
+
     def wsgi_app(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        table = self._fixed_routes
+        table, adapter = self._fixed_routes, self._adapter
         if table is None:
-            table = self._fixed_routes = self.fixed_routes()
-        route = table.get((environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")))
+            table, adapter = self._routing()
+        method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
+        route = table.get((method, path))
         if route is None:
-            return super().wsgi_app(environ, start_response)
+            if adapter is None or method in ("HEAD", "OPTIONS") or not path.isascii() or "HTTP_UPGRADE" in environ:
+                return super().wsgi_app(environ, start_response)
+            try:
+                rule, view_args = adapter.match(path, method, return_rule=True)
+            except HTTPException:  # not found, not this method, a redirect: Flask answers, as it always would
+                return super().wsgi_app(environ, start_response)
+        else:
+            rule, view_args = route
         # Flask.wsgi_app with the context above; the same dispatch, error handling and teardown.
         assert _cv_app is not None and _cv_request is not None
-        ctx = _RoutedContext(self, environ, *route)
+        ctx = _RoutedContext(self, environ, rule, view_args)
         error: BaseException | None = None
         try:
             try:
