@@ -1,4 +1,4 @@
-"""Requests for a route of fixed path reach their view without werkzeug's URL matching.
+"""Requests reach their view without the URL adapters Flask binds for each of them.
 
 Flask binds a URL adapter to every request (host parsing, a second adapter for the app
 context), runs the routing state machine, then builds the response's headers through
@@ -18,6 +18,7 @@ this was not written for.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import cached_property
 from typing import Any
 
 import flask.globals
@@ -48,26 +49,17 @@ class _RoutedContext(RequestContext):
         request.url_rule = rule
         request.view_args = dict(view_args)
         self.request = request
-        self._adapter: MapAdapter | None = None
-        self._adapter_made = False
         self.flashes = None
         self._session = None
         self._after_request_functions = []
         self._cv_tokens = []
 
-    @property  # type: ignore[override]
-    def url_adapter(self) -> MapAdapter | None:
-        if not self._adapter_made:
-            self._adapter_made = True
-            try:
-                self._adapter = self.app.create_url_adapter(self.request)
-            except HTTPException:
-                self._adapter = None
-        return self._adapter
-
-    @url_adapter.setter
-    def url_adapter(self, adapter: MapAdapter | None) -> None:
-        self._adapter, self._adapter_made = adapter, True
+    @cached_property
+    def url_adapter(self) -> MapAdapter | None:  # type: ignore[override]
+        try:
+            return self.app.create_url_adapter(self.request)
+        except HTTPException:  # as RequestContext.__init__: no adapter for a host Flask refuses
+            return None
 
     def match_request(self) -> None:
         """Already matched: the table gave the rule."""
@@ -114,15 +106,13 @@ class MacaronFlask(Flask):
         for rule in self.url_map.iter_rules():
             if rule.arguments or rule.redirect_to is not None or rule.build_only or rule.websocket or rule.host or rule.subdomain:
                 continue
-            if rule.rule != "/" and not rule.rule.startswith("/"):
-                continue
             # PATH_INFO is latin-1 text of the raw bytes: only an ASCII rule is the same string there.
             if not rule.rule.isascii():
                 continue
             for method in rule.methods or ():
                 if method in ("HEAD", "OPTIONS"):
                     continue  # werkzeug strips HEAD's body; Flask answers OPTIONS itself
-                table.setdefault((method, rule.rule), (rule, dict(rule.defaults or {})))
+                table.setdefault((method, rule.rule), (rule, {}))  # a rule with defaults has arguments
         return table
 
     def _routing(self) -> tuple[dict[tuple[str, str], Route], MapAdapter | None]:
